@@ -1,0 +1,329 @@
+"""One settings object for every robot, the CLI and the web app.
+
+Values come, highest first, from: environment variables ``BACKOFFICE_*``; an env file
+(``BACKOFFICE_ENV_FILE``, default ``.env`` when present); for secrets, a vault file in
+the Robocorp local vault format (``RPA_SECRET_FILE``), or Robocorp Control Room's vault
+when the robot runs there; then the defaults, which are the embedded parts (a Maildir
+mailbox, a SQLite store and an outbox folder under ``BACKOFFICE_HOME``).
+
+Secrets are ``SecretStr``: they print as ``**********`` and are revealed only where a
+connection is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backoffice.errors import ConfigurationError
+
+Security = Literal["ssl", "starttls", "none"]
+
+#: Settings that hold secrets; only these are read from a vault.
+SECRET_FIELDS = (
+    "imap_password",
+    "imap_oauth2_token",
+    "smtp_password",
+    "smtp_fallback_password",
+)
+
+
+def _csv(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return [str(item).strip() for item in value if str(item).strip()]
+
+
+class Settings(BaseSettings):
+    """Every setting of the suite. The README's settings table is generated from this."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BACKOFFICE_",
+        env_file=os.environ.get("BACKOFFICE_ENV_FILE", ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- where things live -------------------------------------------------------
+    home: Path = Field(
+        Path("var"), description="Folder for the embedded store, blobs, mailbox and outbox."
+    )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL of the store; empty means SQLite at HOME/backoffice.db. "
+        "Use postgresql+psycopg://user:pass@host/db when several robots share the work.",
+    )
+    worker_id: str = Field(
+        "", description="Name of this robot process in leases; empty means host:pid."
+    )
+    lease_seconds: int = Field(
+        300, description="How long a claimed record stays claimed before others may take it."
+    )
+
+    # --- mail intake ---------------------------------------------------------------
+    mail_source: Literal["maildir", "imap"] = Field(
+        "maildir", description="Where intake reads mail: the embedded Maildir or an IMAP server."
+    )
+    maildir: Path | None = Field(
+        None, description="Maildir read by intake; empty means HOME/mailbox."
+    )
+    imap_host: str = Field("", description="IMAP server host name.")
+    imap_port: int = Field(0, description="IMAP port; 0 means 993 for ssl, 143 otherwise.")
+    imap_security: Security = Field("ssl", description="ssl, starttls or none (loopback only).")
+    imap_user: str = Field("", description="IMAP user name.")
+    imap_password: SecretStr | None = Field(None, description="IMAP password (secret).")
+    imap_oauth2_token: SecretStr | None = Field(
+        None, description="XOAUTH2 access token, used instead of the password (secret)."
+    )
+    imap_folder: str = Field("INBOX", description="Folder intake reads.")
+    imap_search: str = Field(
+        "ALL",
+        description="IMAP search criteria, e.g. UNSEEN or SUBJECT \"faktura\" (non-ASCII allowed).",
+    )
+    imap_processed_folder: str = Field(
+        "Processed",
+        description="Folder a message is moved to once stored; empty means flag it instead.",
+    )
+    imap_processed_flag: str = Field(
+        "$BackofficeStored", description="Keyword set on stored messages when not moving."
+    )
+    imap_timeout: float = Field(60.0, description="IMAP socket timeout in seconds.")
+    mail_max_age_days: int = Field(
+        0, description="Ignore messages older than this many days; 0 means no limit."
+    )
+    sender_allow: list[str] = Field(
+        default_factory=list,
+        description="Comma list of senders or *@domain accepted; empty means everyone.",
+    )
+    sender_deny: list[str] = Field(
+        default_factory=list, description="Comma list of senders or *@domain refused."
+    )
+    max_message_bytes: int = Field(
+        50_000_000, description="Largest raw message stored in full."
+    )
+    max_attachment_bytes: int = Field(25_000_000, description="Largest single attachment kept.")
+    max_attachments: int = Field(100, description="Most attachments kept from one message.")
+    max_nesting: int = Field(
+        3, description="Deepest nesting of forwarded messages and archives unpacked."
+    )
+    zip_max_members: int = Field(200, description="Most files unpacked from one zip archive.")
+    zip_max_total_bytes: int = Field(
+        200_000_000, description="Most bytes unpacked from one zip archive."
+    )
+    zip_max_ratio: int = Field(
+        100, description="Largest compression ratio accepted for a zip member (bomb guard)."
+    )
+
+    # --- outgoing mail -------------------------------------------------------------
+    mail_from: str = Field(
+        "Back office <backoffice@localhost>", description="From header of outgoing mail."
+    )
+    outbox_transport: Literal["maildir", "smtp"] = Field(
+        "maildir", description="How the outbox delivers: the local outbox folder or SMTP."
+    )
+    outbox_dir: Path | None = Field(
+        None, description="Maildir the embedded transport writes to; empty means HOME/outbox."
+    )
+    smtp_host: str = Field("", description="Primary SMTP server host name.")
+    smtp_port: int = Field(0, description="SMTP port; 0 means 465 for ssl, 587 otherwise.")
+    smtp_security: Security = Field("starttls", description="ssl, starttls or none.")
+    smtp_user: str = Field("", description="SMTP user; empty means no authentication.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (secret).")
+    smtp_fallback_host: str = Field(
+        "", description="Fallback SMTP host used when the primary keeps failing."
+    )
+    smtp_fallback_port: int = Field(0, description="Fallback SMTP port.")
+    smtp_fallback_security: Security = Field("starttls", description="Fallback SMTP security.")
+    smtp_fallback_user: str = Field("", description="Fallback SMTP user.")
+    smtp_fallback_password: SecretStr | None = Field(
+        None, description="Fallback SMTP password (secret)."
+    )
+    smtp_timeout: float = Field(60.0, description="SMTP socket timeout in seconds.")
+    smtp_ca_file: Path | None = Field(
+        None, description="Extra CA bundle to trust for SMTP and IMAP TLS (private CAs)."
+    )
+    outbox_max_attempts: int = Field(
+        8, description="Attempts before a message is marked failed and queued for staff."
+    )
+    outbox_backoff_seconds: float = Field(
+        30.0, description="First retry delay; doubles with each attempt."
+    )
+    outbox_backoff_max_seconds: float = Field(3600.0, description="Longest retry delay.")
+    outbox_fallback_after: int = Field(
+        2, description="Failed attempts on the primary SMTP before the fallback is used."
+    )
+    outbox_journal_address: str = Field(
+        "",
+        description="Address that receives a copy in the same SMTP transaction, used to "
+        "settle sends a crash left in doubt (checked over IMAP with the JOURNAL_IMAP_* "
+        "settings).",
+    )
+    journal_imap_user: str = Field(
+        "", description="IMAP user of the journal mailbox (same server as IMAP_HOST)."
+    )
+    journal_imap_folder: str = Field("INBOX", description="Folder of the journal mailbox.")
+
+    # --- secrets -----------------------------------------------------------------
+    vault_secret: str = Field(
+        "backoffice",
+        description="Name of the vault secret whose keys (imap_password, smtp_password, ...) "
+        "fill the secret settings.",
+    )
+
+    @field_validator("sender_allow", "sender_deny", mode="before")
+    @classmethod
+    def _split_lists(cls, value: Any) -> list[str]:
+        return [item.lower() for item in _csv(value)]
+
+    # --- derived values --------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        """The store URL, defaulting to the embedded SQLite file."""
+        return self.database_url or f"sqlite:///{(self.home / 'backoffice.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Content-addressed files (raw mail, attachments)."""
+        return self.home / "blobs"
+
+    @property
+    def resolved_maildir(self) -> Path:
+        """The Maildir intake reads in embedded mode."""
+        return self.maildir or self.home / "mailbox"
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        """The Maildir the embedded transport delivers to."""
+        return self.outbox_dir or self.home / "outbox"
+
+    @property
+    def resolved_worker_id(self) -> str:
+        """This process's name in leases."""
+        return self.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+    def imap(self, user: str | None = None, folder: str | None = None) -> ImapAccount:
+        """The IMAP account intake (or the outbox journal check) logs in to."""
+        if not self.imap_host:
+            raise ConfigurationError("BACKOFFICE_IMAP_HOST is not set", code="IMAP_NOT_CONFIGURED")
+        port = self.imap_port or (993 if self.imap_security == "ssl" else 143)
+        return ImapAccount(
+            host=self.imap_host,
+            port=port,
+            security=self.imap_security,
+            user=user or self.imap_user,
+            password=self.imap_password,
+            oauth2_token=self.imap_oauth2_token,
+            folder=folder or self.imap_folder,
+            timeout=self.imap_timeout,
+            ca_file=self.smtp_ca_file,
+        )
+
+    def smtp_servers(self) -> list[SmtpServer]:
+        """Primary then fallback SMTP server, as configured."""
+        servers = []
+        for prefix in ("smtp", "smtp_fallback"):
+            host = getattr(self, f"{prefix}_host")
+            if not host:
+                continue
+            security = getattr(self, f"{prefix}_security")
+            port = getattr(self, f"{prefix}_port") or (465 if security == "ssl" else 587)
+            servers.append(
+                SmtpServer(
+                    name="primary" if prefix == "smtp" else "fallback",
+                    host=host,
+                    port=port,
+                    security=security,
+                    user=getattr(self, f"{prefix}_user"),
+                    password=getattr(self, f"{prefix}_password"),
+                    timeout=self.smtp_timeout,
+                    ca_file=self.smtp_ca_file,
+                )
+            )
+        return servers
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    """Where and how to log in to one IMAP mailbox."""
+
+    host: str
+    port: int
+    security: Security
+    user: str
+    password: SecretStr | None
+    oauth2_token: SecretStr | None
+    folder: str
+    timeout: float
+    ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """One SMTP relay the outbox may use."""
+
+    name: str
+    host: str
+    port: int
+    security: Security
+    user: str
+    password: SecretStr | None
+    timeout: float
+    ca_file: Path | None = None
+
+
+def _vault_values(secret_name: str) -> dict[str, str]:
+    """Read the secret's keys from a local vault file or Control Room's vault."""
+    path = os.environ.get("RPA_SECRET_FILE")
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigurationError(f"vault file {file} does not exist", code="VAULT_MISSING")
+        text = file.read_text(encoding="utf-8")
+        data = yaml.safe_load(text) if file.suffix in {".yaml", ".yml"} else json.loads(text)
+        secret = (data or {}).get(secret_name) or {}
+        return {str(k).lower(): str(v) for k, v in secret.items()}
+    if os.environ.get("RC_API_SECRET_HOST"):
+        try:  # pragma: no cover - only under Robocorp Control Room
+            from robocorp import vault  # type: ignore[import-not-found]
+        except ImportError as exc:  # pragma: no cover
+            raise ConfigurationError(
+                "running under Control Room but robocorp-vault is not installed",
+                code="VAULT_UNAVAILABLE",
+            ) from exc
+        secret = vault.get_secret(secret_name)  # pragma: no cover
+        return {str(k).lower(): str(secret[k]) for k in secret}  # pragma: no cover
+    return {}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, filling unset secrets from the vault."""
+    settings = Settings(**overrides)
+    vault = _vault_values(settings.vault_secret)
+    updates = {
+        name: SecretStr(vault[name])
+        for name in SECRET_FIELDS
+        if getattr(settings, name) is None and vault.get(name)
+    }
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def settings_table() -> str:
+    """The README's table of settings, generated from the model (one row per variable)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if field.default_factory is not None:
+            default = ""
+        shown = "" if default in (None, "") else str(default)
+        rows.append(f"| `BACKOFFICE_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(rows)

@@ -1,0 +1,22 @@
+"""The store: one SQLAlchemy database (SQLite by default, PostgreSQL by URL)."""
+
+from backoffice.store.db import Store, open_store
+from backoffice.store.models import (
+    Base,
+    Document,
+    Message,
+    OutboxEvent,
+    OutboxMessage,
+    ReviewItem,
+)
+
+__all__ = [
+    "Base",
+    "Document",
+    "Message",
+    "OutboxEvent",
+    "OutboxMessage",
+    "ReviewItem",
+    "Store",
+    "open_store",
+]

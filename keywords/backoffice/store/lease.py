@@ -1,0 +1,92 @@
+"""Claiming records with a lease, so two robots never work on the same one.
+
+A claim sets ``lease_owner`` and ``lease_until`` in a committed transaction. Until the
+lease runs out no other robot claims the record; a robot that is killed simply stops
+renewing, and its records become claimable again when ``lease_until`` passes.
+
+On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent
+robots take different rows without waiting on each other. SQLite serialises writers,
+so there a compare-and-set ``UPDATE`` per row is enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from backoffice.clock import utcnow
+from backoffice.store.models import LeaseMixin
+
+Leased = TypeVar("Leased", bound=LeaseMixin)
+
+
+def _free(model: Any, now: Any) -> ColumnElement[bool]:
+    return or_(model.lease_until.is_(None), model.lease_until < now)
+
+
+def claim(
+    session: Session,
+    model: type[Leased],
+    *,
+    owner: str,
+    lease_seconds: float,
+    where: Sequence[ColumnElement[bool]] = (),
+    order_by: Sequence[Any] = (),
+    limit: int = 1,
+) -> list[Leased]:
+    """Claim up to ``limit`` free records matching ``where``; the caller commits."""
+    now = utcnow()
+    until = now + timedelta(seconds=lease_seconds)
+    table: Any = model
+    query = (
+        select(table.id)
+        .where(*where, _free(table, now))
+        .order_by(*(order_by or (table.id,)))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list(session.scalars(query.with_for_update(skip_locked=True)))
+        if ids:
+            session.execute(
+                update(table)
+                .where(table.id.in_(ids))
+                .values(lease_owner=owner, lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+    else:
+        ids = []
+        for candidate in session.scalars(query):
+            result = session.execute(
+                update(table)
+                .where(table.id == candidate, *where, _free(table, now))
+                .values(lease_owner=owner, lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                ids.append(candidate)
+    if not ids:
+        return []
+    session.expire_all()
+    return list(session.scalars(select(table).where(table.id.in_(ids)).order_by(table.id)))
+
+
+def renew(session: Session, record: LeaseMixin, *, owner: str, lease_seconds: float) -> bool:
+    """Extend our lease on a record; False when it is no longer ours."""
+    table: Any = type(record)
+    result = session.execute(
+        update(table)
+        .where(table.id == record.id, table.lease_owner == owner)  # type: ignore[attr-defined]
+        .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release(record: LeaseMixin) -> None:
+    """Give a claimed record back (the caller commits)."""
+    record.lease_owner = None
+    record.lease_until = None
