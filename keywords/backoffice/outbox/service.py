@@ -1,0 +1,883 @@
+"""The outbox use cases: queue a mail as a row, send what is due, settle what a crash left.
+
+Every outgoing mail is first a committed ``OutboxMessage`` row. ``send_due`` moves rows
+``queued``/``retry`` → ``sending`` (committed *before* the server is contacted) → ``sent``,
+``retry``, ``failed`` or ``in_doubt``. A row found in ``sending`` with an expired lease
+means a robot died while handing it over; it is only sent again when the transport can
+prove it did not go out. At most once is the rule; staff settle the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backoffice.clock import utcnow
+from backoffice.config import Settings
+from backoffice.errors import BusinessError, ConfigurationError
+from backoffice.outbox.compose import (
+    MAX_KEY_LENGTH,
+    InvalidOutgoingMail,
+    OutgoingAttachment,
+    build_email,
+    clean_addresses,
+    email_for_row,
+    envelope_address,
+    make_message_id,
+    normalise_message_id,
+    thread_references,
+)
+from backoffice.outbox.transports import (
+    JournalUnavailableError,
+    MaildirTransport,
+    PermanentSendError,
+    SendResult,
+    SmtpTransport,
+    TransientSendError,
+    Transport,
+    UncertainSendError,
+    journal_contains,
+)
+from backoffice.store import lease
+from backoffice.store.db import Store
+from backoffice.store.models import OutboxEvent, OutboxMessage, ReviewItem
+
+log = logging.getLogger(__name__)
+
+QUEUED = "queued"
+SENDING = "sending"
+RETRY = "retry"
+SENT = "sent"
+FAILED = "failed"
+IN_DOUBT = "in_doubt"
+
+REVIEW_SUBJECT = "outbox"
+OUTBOX_IN_DOUBT = "OUTBOX_IN_DOUBT"
+OUTBOX_FAILED = "OUTBOX_FAILED"
+OUTBOX_REJECTED = "OUTBOX_REJECTED"
+OUTBOX_BROKEN = "OUTBOX_BROKEN"
+OUTBOX_RECIPIENTS_REFUSED = "OUTBOX_RECIPIENTS_REFUSED"
+
+#: Rows settled per recovery transaction.
+_RECOVERY_BATCH = 10
+
+
+class OutboxStateError(BusinessError):
+    """A staff action does not fit the message's current status."""
+
+    code = "OUTBOX_STATE"
+
+
+@dataclass
+class SendReport:
+    """What one ``send_due`` run did."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    in_doubt: int = 0
+    #: Messages a crash had left in ``sending`` that this run settled for sure.
+    resolved: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Messages touched in this run."""
+        return self.sent + self.retried + self.failed + self.in_doubt + self.resolved
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """One message's result, passed to the ``progress`` callback."""
+
+    outbox_id: int
+    key: str
+    status: str
+    detail: str
+
+
+Progress = Callable[[SendOutcome], None]
+
+
+# --- enqueue ---------------------------------------------------------------------------
+
+
+def enqueue(
+    store: Store,
+    settings: Settings,
+    *,
+    key: str,
+    to: Sequence[str] | str,
+    subject: str,
+    body_text: str,
+    body_html: str = "",
+    cc: Sequence[str] | str = (),
+    in_reply_to: str = "",
+    references: Sequence[str] = (),
+    attachments: Sequence[OutgoingAttachment] = (),
+    language: str = "",
+    subject_type: str = "",
+    subject_ref: str = "",
+    session: Session | None = None,
+) -> OutboxMessage:
+    """Queue one mail, once: the same ``key`` always means the same mail.
+
+    A second call with a key already queued (by this or another robot, even at the
+    same moment) returns the existing row and changes nothing. Pass ``session`` to
+    queue the mail in the caller's transaction (the mail then exists exactly when the
+    caller's change is committed); without it the mail is committed on return.
+
+    The Message-ID is derived from the key, so every attempt carries the same one.
+    ``in_reply_to``/``references`` thread the mail as a reply. Attachment bytes go to
+    the blob store; the row keeps their paths.
+
+    Raises ``InvalidOutgoingMail`` (a ``BusinessError``) when the mail cannot be built.
+    """
+    if session is not None:
+        return _enqueue(
+            session,
+            store,
+            settings,
+            key=key,
+            to=to,
+            subject=subject,
+            body_text=body_text,
+            body_html=body_html,
+            cc=cc,
+            in_reply_to=in_reply_to,
+            references=references,
+            attachments=attachments,
+            language=language,
+            subject_type=subject_type,
+            subject_ref=subject_ref,
+        )
+    with store.session() as own:
+        return _enqueue(
+            own,
+            store,
+            settings,
+            key=key,
+            to=to,
+            subject=subject,
+            body_text=body_text,
+            body_html=body_html,
+            cc=cc,
+            in_reply_to=in_reply_to,
+            references=references,
+            attachments=attachments,
+            language=language,
+            subject_type=subject_type,
+            subject_ref=subject_ref,
+        )
+
+
+def _by_key(session: Session, key: str) -> OutboxMessage | None:
+    return session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+
+
+def _enqueue(
+    session: Session,
+    store: Store,
+    settings: Settings,
+    *,
+    key: str,
+    to: Sequence[str] | str,
+    subject: str,
+    body_text: str,
+    body_html: str,
+    cc: Sequence[str] | str,
+    in_reply_to: str,
+    references: Sequence[str],
+    attachments: Sequence[OutgoingAttachment],
+    language: str,
+    subject_type: str,
+    subject_ref: str,
+) -> OutboxMessage:
+    key = (key or "").strip()
+    if not key:
+        raise InvalidOutgoingMail("the idempotency key is empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidOutgoingMail(f"the idempotency key is longer than {MAX_KEY_LENGTH}")
+    existing = _by_key(session, key)
+    if existing is not None:
+        return existing
+
+    to_list = clean_addresses(to, field="To")
+    cc_list = clean_addresses(cc, field="Cc")
+    if not to_list:
+        raise InvalidOutgoingMail("the mail has no recipient")
+    message_id = make_message_id(key, settings.mail_from)
+    parent = normalise_message_id(in_reply_to)
+    chain = thread_references(references, parent)
+    now = utcnow()
+    # Build once now, so a mail that could never be sent is refused to the caller
+    # instead of failing later in a robot run.
+    build_email(
+        message_id=message_id,
+        from_addr=settings.mail_from,
+        to=to_list,
+        cc=cc_list,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        in_reply_to=parent,
+        references=chain,
+        date=now,
+        language=language,
+        attachments=attachments,
+    )
+    stored = []
+    for attachment in attachments:
+        digest, path = store.blobs.put(attachment.content)
+        stored.append(
+            {
+                "filename": attachment.filename,
+                "content_type": attachment.content_type,
+                "blob_path": path,
+                "sha256": digest,
+                "size": len(attachment.content),
+            }
+        )
+    values: dict[str, Any] = {
+        "idempotency_key": key,
+        "message_id": message_id,
+        "from_addr": settings.mail_from,
+        "to_addrs": to_list,
+        "cc_addrs": cc_list,
+        "subject": subject,
+        "body_text": body_text,
+        "body_html": body_html,
+        "in_reply_to": parent,
+        "references": chain,
+        "attachments": stored,
+        "language": language,
+        "subject_type": subject_type,
+        "subject_ref": str(subject_ref),
+        "status": QUEUED,
+        "attempts": 0,
+        "primary_failures": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    new_id = _insert_once(session, values)
+    if new_id is None:
+        # Another robot queued the same key first (or at the same moment).
+        existing = _by_key(session, key)
+        if existing is None:
+            raise InvalidOutgoingMail(
+                f"Message-ID {message_id} is already used by another outbox key"
+            )
+        return existing
+    row = session.get(OutboxMessage, new_id)
+    assert row is not None
+    detail = f"queued for {', '.join(to_list + cc_list)}"
+    if stored:
+        detail += f" with {len(stored)} attachment(s)"
+    _event(session, row, QUEUED, detail, settings.resolved_worker_id)
+    session.flush()
+    return row
+
+
+def _insert_once(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert unless the key exists; None when it did (never breaks the caller's txn)."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        # ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
+        # commit and then does nothing: no error, so the caller's transaction lives on
+        # (SQLite savepoints under pysqlite would not be safe for that).
+        dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (
+            dialect_insert(OutboxMessage)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(OutboxMessage.id)
+        )
+        return session.scalar(stmt)
+    try:
+        with session.begin_nested():
+            return session.scalar(
+                insert(OutboxMessage).values(**values).returning(OutboxMessage.id)
+            )
+    except IntegrityError:
+        return None
+
+
+# --- transports ------------------------------------------------------------------------
+
+
+class Transports:
+    """The configured transports of one run: the Maildir, or primary and fallback SMTP."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.maildir = MaildirTransport(settings.resolved_outbox_dir)
+        self.primary: Transport
+        self.fallback: Transport | None = None
+        self._smtp: dict[str, SmtpTransport] = {}
+        journal_imap = None
+        if settings.outbox_journal_address:
+            journal_imap = settings.imap(
+                user=settings.journal_imap_user or None,
+                folder=settings.journal_imap_folder or None,
+            )
+        self.journal_imap = journal_imap
+        if settings.outbox_transport == "smtp":
+            servers = settings.smtp_servers()
+            if not servers or servers[0].name != "primary":
+                raise ConfigurationError(
+                    "BACKOFFICE_OUTBOX_TRANSPORT is smtp but BACKOFFICE_SMTP_HOST is not set",
+                    code="SMTP_NOT_CONFIGURED",
+                )
+            for server in servers:
+                self._smtp[server.name] = SmtpTransport(
+                    server,
+                    journal_address=settings.outbox_journal_address,
+                    journal_imap=journal_imap,
+                )
+            self.primary = self._smtp["primary"]
+            self.fallback = self._smtp.get("fallback")
+        else:
+            self.primary = self.maildir
+
+    def choose(self, row: OutboxMessage) -> tuple[Transport, str]:
+        """The transport for the next attempt of ``row`` and why, when not the primary."""
+        if (
+            self.fallback is not None
+            and row.primary_failures >= self.settings.outbox_fallback_after
+        ):
+            return self.fallback, (
+                f"; the primary server failed {row.primary_failures} time(s), "
+                "using the fallback server"
+            )
+        return self.primary, ""
+
+    def was_delivered(self, transport_name: str, message_id: str) -> bool | None:
+        """Did the message go out through ``transport_name``? None when nobody can tell."""
+        if transport_name == MaildirTransport.name:
+            return self.maildir.was_delivered(message_id)
+        if transport_name.startswith("smtp") and self.journal_imap is not None:
+            # Both SMTP servers copy to the same journal mailbox, so it answers for either.
+            return journal_contains(self.journal_imap, message_id)
+        return None
+
+    def close(self) -> None:
+        """End open connections."""
+        for transport in self._smtp.values():
+            transport.close()
+
+
+# --- send_due --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    outbox_id: int
+    key: str
+    message_id: str
+    attempts: int
+    transport: Transport
+    msg: EmailMessage
+    envelope_from: str
+    recipients: list[str]
+
+
+def send_due(
+    store: Store,
+    settings: Settings,
+    *,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> SendReport:
+    """Send every due message once; first settle messages a crashed robot left behind.
+
+    ``limit`` caps how many due messages this run sends (recovery is not capped).
+    ``progress`` is called with a ``SendOutcome`` after each message. Several robots
+    may run this at once: each message is claimed with a lease by exactly one of them.
+    """
+    report = SendReport()
+    owner = settings.resolved_worker_id
+    transports = Transports(settings)
+    notify = progress or (lambda _outcome: None)
+    try:
+        _recover(store, settings, transports, owner, report, notify)
+        attempted = 0
+        while limit is None or attempted < limit:
+            claimed = _claim_next(store, settings, transports, owner, report, notify)
+            if claimed is None:
+                break
+            if claimed is _SKIPPED:
+                continue
+            attempted += 1
+            _deliver(store, settings, transports, owner, claimed, report, notify)
+    finally:
+        transports.close()
+    return report
+
+
+class _Skip:
+    """Marker: a claimed row could not even be built and was failed."""
+
+
+_SKIPPED: Any = _Skip()
+
+
+def _claim_next(
+    store: Store,
+    settings: Settings,
+    transports: Transports,
+    owner: str,
+    report: SendReport,
+    notify: Progress,
+) -> _Claimed | None:
+    with store.session() as session:
+        rows = lease.claim(
+            session,
+            OutboxMessage,
+            owner=owner,
+            lease_seconds=settings.lease_seconds,
+            where=[
+                OutboxMessage.status.in_((QUEUED, RETRY)),
+                OutboxMessage.next_attempt_at <= utcnow(),
+            ],
+            order_by=(OutboxMessage.next_attempt_at, OutboxMessage.id),
+            limit=1,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        try:
+            msg = email_for_row(row, store.blobs)
+        except (InvalidOutgoingMail, OSError, ValueError, KeyError) as exc:
+            reason = f"the mail cannot be built from its stored record: {exc}"
+            _fail(session, row, OUTBOX_BROKEN, reason, owner)
+            report.failed += 1
+            outcome = SendOutcome(row.id, row.idempotency_key, FAILED, reason)
+        else:
+            transport, why = transports.choose(row)
+            row.status = SENDING
+            row.attempts += 1
+            row.transport = transport.name
+            _event(
+                session, row, SENDING, f"attempt {row.attempts} via {transport.name}{why}", owner
+            )
+            recipients = _dedupe(envelope_address(a) for a in [*row.to_addrs, *row.cc_addrs])
+            return _Claimed(
+                outbox_id=row.id,
+                key=row.idempotency_key,
+                message_id=row.message_id,
+                attempts=row.attempts,
+                transport=transport,
+                msg=msg,
+                envelope_from=envelope_address(row.from_addr),
+                recipients=recipients,
+            )
+    # The failed row is committed before anyone hears of it.
+    notify(outcome)
+    return _SKIPPED
+
+
+def _deliver(
+    store: Store,
+    settings: Settings,
+    transports: Transports,
+    owner: str,
+    claimed: _Claimed,
+    report: SendReport,
+    notify: Progress,
+) -> None:
+    transport = claimed.transport
+    try:
+        result = transport.send(claimed.msg, claimed.envelope_from, claimed.recipients)
+    except TransientSendError as exc:
+        outcome = _after_transient(store, settings, owner, claimed, str(exc), report)
+    except PermanentSendError as exc:
+        outcome = _after_permanent(store, owner, claimed, str(exc), report)
+    except ConfigurationError as exc:
+        # Nothing was sent: give the attempt back and stop the run, staff must fix it.
+        _give_back(store, owner, claimed, str(exc))
+        raise
+    except UncertainSendError as exc:
+        outcome = _after_uncertain(store, settings, transports, owner, claimed, str(exc), report)
+    except Exception as exc:
+        # An unexpected error may have come after the server took the message, so it is
+        # settled like a lost answer, never by sending again blindly.
+        log.exception("unexpected error while sending outbox message %s", claimed.outbox_id)
+        outcome = _after_uncertain(
+            store, settings, transports, owner, claimed, f"unexpected error: {exc!r}", report
+        )
+    else:
+        outcome = _mark_sent(store, owner, claimed, result, report)
+    log.info("outbox %s %s: %s", claimed.outbox_id, outcome.status, outcome.detail)
+    notify(outcome)
+
+
+def _mark_sent(
+    store: Store, owner: str, claimed: _Claimed, result: SendResult, report: SendReport
+) -> SendOutcome:
+    detail = f"accepted by {claimed.transport.name}"
+    if result.answer:
+        detail += f": {result.answer}"
+    if result.refused:
+        refused = "; ".join(f"{addr}: {answer}" for addr, answer in result.refused.items())
+        detail += f"; refused recipients: {refused}"
+    # The server has the mail: record it at once, nothing else in between.
+    with store.session() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == claimed.outbox_id)
+            .values(
+                status=SENT,
+                sent_at=utcnow(),
+                last_error="",
+                lease_owner=None,
+                lease_until=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        session.add(
+            OutboxEvent(outbox_pk=claimed.outbox_id, status=SENT, detail=detail, worker=owner)
+        )
+    report.sent += 1
+    if result.refused:
+        with store.session() as session:
+            row = session.get(OutboxMessage, claimed.outbox_id)
+            assert row is not None
+            _review(
+                session,
+                row,
+                OUTBOX_RECIPIENTS_REFUSED,
+                "The mail went out, but the server refused some recipients: "
+                + ", ".join(result.refused)
+                + ". Check the addresses and send it to them again if needed.",
+                {"refused": dict(result.refused)},
+            )
+    return SendOutcome(claimed.outbox_id, claimed.key, SENT, detail)
+
+
+def backoff_delay(settings: Settings, attempts: int) -> timedelta:
+    """The pause before the next attempt: doubling from the first delay, capped, jittered."""
+    base = min(
+        settings.outbox_backoff_seconds * 2 ** max(attempts - 1, 0),
+        settings.outbox_backoff_max_seconds,
+    )
+    # Up to 10% jitter spreads robots that failed together; not a secret.
+    return timedelta(seconds=base + random.uniform(0, base * 0.1))  # noqa: S311
+
+
+def _after_transient(
+    store: Store,
+    settings: Settings,
+    owner: str,
+    claimed: _Claimed,
+    error: str,
+    report: SendReport,
+) -> SendOutcome:
+    with store.session() as session:
+        row = session.get(OutboxMessage, claimed.outbox_id)
+        assert row is not None
+        row.last_error = error
+        if row.transport == "smtp:primary":
+            row.primary_failures += 1
+        if row.attempts >= settings.outbox_max_attempts:
+            reason = (
+                f"The mail could not be sent after {row.attempts} attempts. Last error: {error}"
+            )
+            _fail(session, row, OUTBOX_FAILED, reason, owner)
+            report.failed += 1
+            return SendOutcome(row.id, row.idempotency_key, FAILED, reason)
+        when = utcnow() + backoff_delay(settings, row.attempts)
+        row.status = RETRY
+        row.next_attempt_at = when
+        lease.release(row)
+        detail = f"{error}; next attempt after {when.isoformat(timespec='seconds')}"
+        _event(session, row, RETRY, detail, owner)
+        report.retried += 1
+        return SendOutcome(row.id, row.idempotency_key, RETRY, detail)
+
+
+def _after_permanent(
+    store: Store, owner: str, claimed: _Claimed, error: str, report: SendReport
+) -> SendOutcome:
+    with store.session() as session:
+        row = session.get(OutboxMessage, claimed.outbox_id)
+        assert row is not None
+        row.last_error = error
+        reason = f"The mail server refused this mail for good: {error}"
+        _fail(session, row, OUTBOX_REJECTED, reason, owner)
+        report.failed += 1
+        return SendOutcome(row.id, row.idempotency_key, FAILED, reason)
+
+
+def _after_uncertain(
+    store: Store,
+    settings: Settings,
+    transports: Transports,
+    owner: str,
+    claimed: _Claimed,
+    error: str,
+    report: SendReport,
+) -> SendOutcome:
+    delivered, why = _check(transports, claimed.transport.name, claimed.message_id)
+    if delivered is True:
+        with store.session() as session:
+            row = session.get(OutboxMessage, claimed.outbox_id)
+            assert row is not None
+            _settle_sent(session, row, f"sent (confirmed by the journal after: {error})", owner)
+        report.sent += 1
+        return SendOutcome(claimed.outbox_id, claimed.key, SENT, error)
+    if delivered is False:
+        return _after_transient(
+            store, settings, owner, claimed, f"{error}; the journal shows it did not go out", report
+        )
+    with store.session() as session:
+        row = session.get(OutboxMessage, claimed.outbox_id)
+        assert row is not None
+        row.last_error = error
+        _doubt(session, row, f"{error}{why}", owner)
+    report.in_doubt += 1
+    return SendOutcome(claimed.outbox_id, claimed.key, IN_DOUBT, error)
+
+
+def _give_back(store: Store, owner: str, claimed: _Claimed, error: str) -> None:
+    with store.session() as session:
+        row = session.get(OutboxMessage, claimed.outbox_id)
+        assert row is not None
+        row.status = RETRY
+        row.attempts = max(row.attempts - 1, 0)
+        row.last_error = error
+        lease.release(row)
+        _event(session, row, RETRY, f"not sent, configuration problem: {error}", owner)
+
+
+# --- recovery --------------------------------------------------------------------------
+
+
+def _check(transports: Transports, name: str, message_id: str) -> tuple[bool | None, str]:
+    try:
+        return transports.was_delivered(name, message_id), ""
+    except JournalUnavailableError as exc:
+        return None, f"; {exc}"
+
+
+def _recover(
+    store: Store,
+    settings: Settings,
+    transports: Transports,
+    owner: str,
+    report: SendReport,
+    notify: Progress,
+) -> None:
+    """Settle rows a dead robot left in ``sending`` (their lease has run out)."""
+    skipped: set[int] = set()
+    while True:
+        with store.session() as session:
+            where = [OutboxMessage.status == SENDING]
+            if skipped:
+                where.append(OutboxMessage.id.notin_(skipped))
+            rows = lease.claim(
+                session,
+                OutboxMessage,
+                owner=owner,
+                lease_seconds=settings.lease_seconds,
+                where=where,
+                limit=_RECOVERY_BATCH,
+            )
+            found = [(row.id, row.idempotency_key, row.transport, row.message_id) for row in rows]
+        if not found:
+            return
+        for outbox_id, key, transport_name, message_id in found:
+            try:
+                delivered = transports.was_delivered(transport_name, message_id)
+            except JournalUnavailableError as exc:
+                # Cannot tell right now; leave it for a later run rather than guess.
+                skipped.add(outbox_id)
+                with store.session() as session:
+                    row = session.get(OutboxMessage, outbox_id)
+                    assert row is not None
+                    lease.release(row)
+                    _event(session, row, SENDING, f"left by a stopped robot; {exc}", owner)
+                continue
+            with store.session() as session:
+                row = session.get(OutboxMessage, outbox_id)
+                assert row is not None
+                if delivered is True:
+                    _settle_sent(session, row, "sent (confirmed after restart)", owner)
+                    report.resolved += 1
+                    outcome = SendOutcome(outbox_id, key, SENT, "confirmed after restart")
+                elif delivered is False:
+                    row.status = RETRY
+                    row.next_attempt_at = utcnow()
+                    lease.release(row)
+                    detail = (
+                        "the robot stopped while sending; "
+                        f"{transport_name} shows it did not go out, safe to send again"
+                    )
+                    _event(session, row, RETRY, detail, owner)
+                    report.resolved += 1
+                    outcome = SendOutcome(outbox_id, key, RETRY, detail)
+                else:
+                    _doubt(session, row, "the robot stopped while sending", owner)
+                    report.in_doubt += 1
+                    outcome = SendOutcome(outbox_id, key, IN_DOUBT, "robot stopped while sending")
+            log.warning("outbox %s recovered: %s", outbox_id, outcome.detail)
+            notify(outcome)
+
+
+# --- staff actions ---------------------------------------------------------------------
+
+
+def mark_sent(store: Store, outbox_id: int, *, actor: str, note: str = "") -> OutboxMessage:
+    """Staff confirm that an in-doubt (or failed) mail did reach the recipient."""
+    with store.session() as session:
+        row = _for_staff(session, outbox_id, (IN_DOUBT, FAILED))
+        detail = f"marked sent by {actor}" + (f": {note}" if note else "")
+        _settle_sent(session, row, detail, actor)
+        _close_reviews(session, row)
+        return row
+
+
+def resend(store: Store, outbox_id: int, *, actor: str, note: str = "") -> OutboxMessage:
+    """Staff decide an in-doubt or failed mail should go out again (attempts start over)."""
+    with store.session() as session:
+        row = _for_staff(session, outbox_id, (IN_DOUBT, FAILED))
+        row.status = RETRY
+        row.attempts = 0
+        row.primary_failures = 0
+        row.next_attempt_at = utcnow()
+        lease.release(row)
+        _event(
+            session,
+            row,
+            RETRY,
+            f"resend requested by {actor}" + (f": {note}" if note else ""),
+            actor,
+        )
+        _close_reviews(session, row)
+        return row
+
+
+def events(store: Store, outbox_id: int) -> list[OutboxEvent]:
+    """The status history of one message, oldest first."""
+    with store.session() as session:
+        return list(
+            session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.outbox_pk == outbox_id)
+                .order_by(OutboxEvent.id)
+            )
+        )
+
+
+def _for_staff(session: Session, outbox_id: int, allowed: tuple[str, ...]) -> OutboxMessage:
+    row = session.get(OutboxMessage, outbox_id)
+    if row is None:
+        raise OutboxStateError(f"outbox message {outbox_id} does not exist", code="OUTBOX_UNKNOWN")
+    if row.status not in allowed:
+        raise OutboxStateError(
+            f"outbox message {outbox_id} is {row.status}; this needs {' or '.join(allowed)}"
+        )
+    return row
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _event(session: Session, row: OutboxMessage, status: str, detail: str, worker: str) -> None:
+    session.add(OutboxEvent(outbox_pk=row.id, status=status, detail=detail, worker=worker))
+
+
+def _settle_sent(session: Session, row: OutboxMessage, detail: str, worker: str) -> None:
+    row.status = SENT
+    row.sent_at = row.sent_at or utcnow()
+    lease.release(row)
+    _event(session, row, SENT, detail, worker)
+
+
+def _fail(session: Session, row: OutboxMessage, code: str, reason: str, worker: str) -> None:
+    row.status = FAILED
+    lease.release(row)
+    _event(session, row, FAILED, reason, worker)
+    _review(session, row, code, reason, {"last_error": row.last_error})
+
+
+def _doubt(session: Session, row: OutboxMessage, why: str, worker: str) -> None:
+    row.status = IN_DOUBT
+    lease.release(row)
+    _event(session, row, IN_DOUBT, f"{why}; not sent again automatically", worker)
+    _review(
+        session,
+        row,
+        OUTBOX_IN_DOUBT,
+        "The robot stopped while handing this mail to the mail server, so it is not known "
+        "whether it went out. Check with the recipient or the server's log, then either "
+        "mark it sent or send it again.",
+        {"why": why},
+    )
+
+
+def _review(
+    session: Session, row: OutboxMessage, code: str, reason: str, evidence: dict[str, Any]
+) -> ReviewItem:
+    evidence = {
+        "key": row.idempotency_key,
+        "message_id": row.message_id,
+        "to": list(row.to_addrs or []),
+        "subject": row.subject,
+        "attempts": row.attempts,
+        "transport": row.transport,
+        **evidence,
+    }
+    item = session.scalar(
+        select(ReviewItem).where(
+            ReviewItem.subject_type == REVIEW_SUBJECT,
+            ReviewItem.subject_ref == str(row.id),
+            ReviewItem.reason_code == code,
+        )
+    )
+    if item is None:
+        item = ReviewItem(
+            subject_type=REVIEW_SUBJECT,
+            subject_ref=str(row.id),
+            reason_code=code,
+            reason=reason,
+            evidence=evidence,
+        )
+        session.add(item)
+    else:
+        # The same problem again after staff closed it: reopen rather than duplicate.
+        item.status = "open"
+        item.reason = reason
+        item.evidence = evidence
+        item.closed_at = None
+    return item
+
+
+def _close_reviews(session: Session, row: OutboxMessage) -> None:
+    now: datetime = utcnow()
+    for item in session.scalars(
+        select(ReviewItem).where(
+            ReviewItem.subject_type == REVIEW_SUBJECT,
+            ReviewItem.subject_ref == str(row.id),
+            ReviewItem.status == "open",
+        )
+    ):
+        item.status = "done"
+        item.closed_at = now
+
+
+def _dedupe(items: Any) -> list[str]:
+    seen: list[str] = []
+    for item in items:
+        if item and item.lower() not in (s.lower() for s in seen):
+            seen.append(item)
+    return seen
