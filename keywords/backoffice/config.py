@@ -29,6 +29,7 @@ Security = Literal["ssl", "starttls", "none"]
 
 #: Settings that hold secrets; only these are read from a vault.
 SECRET_FIELDS = (
+    "database_url",
     "imap_password",
     "imap_oauth2_token",
     "smtp_password",
@@ -58,10 +59,11 @@ class Settings(BaseSettings):
     home: Path = Field(
         Path("var"), description="Folder for the embedded store, blobs, mailbox and outbox."
     )
-    database_url: str = Field(
-        "",
+    database_url: SecretStr | None = Field(
+        None,
         description="SQLAlchemy URL of the store; empty means SQLite at HOME/backoffice.db. "
-        "Use postgresql+psycopg://user:pass@host/db when several robots share the work.",
+        "Use postgresql+psycopg://user:pass@host/db when several robots share the work "
+        "(secret: it may hold a password).",
     )
     worker_id: str = Field(
         "", description="Name of this robot process in leases; empty means host:pid."
@@ -88,7 +90,7 @@ class Settings(BaseSettings):
     imap_folder: str = Field("INBOX", description="Folder intake reads.")
     imap_search: str = Field(
         "ALL",
-        description="IMAP search criteria, e.g. UNSEEN or SUBJECT \"faktura\" (non-ASCII allowed).",
+        description='IMAP search criteria, e.g. UNSEEN or SUBJECT "faktura" (non-ASCII allowed).',
     )
     imap_processed_folder: str = Field(
         "Processed",
@@ -108,9 +110,7 @@ class Settings(BaseSettings):
     sender_deny: list[str] = Field(
         default_factory=list, description="Comma list of senders or *@domain refused."
     )
-    max_message_bytes: int = Field(
-        50_000_000, description="Largest raw message stored in full."
-    )
+    max_message_bytes: int = Field(50_000_000, description="Largest raw message stored in full.")
     max_attachment_bytes: int = Field(25_000_000, description="Largest single attachment kept.")
     max_attachments: int = Field(100, description="Most attachments kept from one message.")
     max_nesting: int = Field(
@@ -189,7 +189,9 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         """The store URL, defaulting to the embedded SQLite file."""
-        return self.database_url or f"sqlite:///{(self.home / 'backoffice.db').resolve()}"
+        if self.database_url is not None and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.home / 'backoffice.db').resolve()}"
 
     @property
     def blob_dir(self) -> Path:

@@ -1,0 +1,136 @@
+"""Robot Framework keywords over the ``backoffice`` core.
+
+Thin by design: each keyword reads the settings, calls one use case and maps the
+core's errors to Robot failures that say whether a retry can help:
+
+- ``BUSINESS <CODE>: ...``: the data is wrong; do not retry, a person must act.
+- ``APPLICATION <CODE>: ...``: something outside us failed; the run may be retried.
+
+Settings and secrets come from the environment or the vault file, never from
+keyword arguments, so no secret can reach ``log.html`` or ``output.xml``.
+
+**Examples** (Robot)::
+
+    *** Settings ***
+    Library    BackOffice
+
+    *** Tasks ***
+    Take In New Mail
+        ${report}=    Take In New Mail From The Mailbox
+        Log Run Report    ${report}
+
+**Examples** (Python)::
+
+    from BackOffice import BackOffice
+    report = BackOffice().take_in_new_mail_from_the_mailbox()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from backoffice.config import Settings, load_settings
+from backoffice.errors import ApplicationError, BusinessError
+from backoffice.store import Store, open_store
+from robot.api import logger
+from robot.api.deco import keyword, library
+from robot.api.exceptions import Error, Failure
+
+Result = TypeVar("Result")
+
+
+class BusinessFailure(Failure):
+    """Bad data: do not retry."""
+
+    ROBOT_SUPPRESS_NAME = True
+
+
+class ApplicationFailure(Error):
+    """A part outside the data failed: retry later."""
+
+    ROBOT_SUPPRESS_NAME = True
+
+
+@library(scope="GLOBAL", auto_keywords=False)
+class BackOffice:
+    """Keywords of the back-office robots: mail intake, outbox and status."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._store: Store | None = None
+
+    def _call(self, use_case: Callable[[Store, Settings], Result]) -> Result:
+        try:
+            if self._store is None or self._settings is None:
+                self.open_the_back_office()
+            assert self._store is not None and self._settings is not None
+            return use_case(self._store, self._settings)
+        except BusinessError as exc:
+            raise BusinessFailure(f"BUSINESS {exc.code}: {exc}") from exc
+        except ApplicationError as exc:
+            raise ApplicationFailure(f"APPLICATION {exc.code}: {exc}") from exc
+
+    @keyword
+    def open_the_back_office(self) -> None:
+        """Read the settings and open the store, upgrading its schema when needed."""
+        try:
+            self._settings = load_settings()
+            self._store = open_store(self._settings)
+        except ApplicationError as exc:
+            raise ApplicationFailure(f"APPLICATION {exc.code}: {exc}") from exc
+        logger.info(f"Store: {self._store.engine.url.render_as_string(hide_password=True)}")
+
+    @keyword
+    def close_the_back_office(self) -> None:
+        """Release the store's connections."""
+        if self._store is not None:
+            self._store.dispose()
+        self._store = None
+
+    @keyword
+    def put_sample_mail_into_the_embedded_mailbox(self) -> int:
+        """Seed the embedded Maildir with the bundled samples once; return how many."""
+        from backoffice.samples import seed_maildir
+
+        settings = self._settings or load_settings()
+        if settings.mail_source != "maildir":
+            logger.info("Mail comes from IMAP: the sample mailbox is not used.")
+            return 0
+        added = seed_maildir(settings.resolved_maildir)
+        logger.info(f"{added} sample messages put into {settings.resolved_maildir}")
+        return added
+
+    @keyword
+    def take_in_new_mail_from_the_mailbox(self, limit: int | None = None) -> Any:
+        """Store each new message once and classify its attachments as documents.
+
+        ``limit`` stops after that many messages. Returns the run's report; bad
+        messages do not fail the keyword: each is recorded with its reason.
+        """
+        from backoffice.intake.service import run_intake
+
+        return self._call(lambda store, settings: run_intake(store, settings, limit=limit))
+
+    @keyword
+    def send_the_mail_that_is_due(self, limit: int | None = None) -> Any:
+        """Send queued and retried outgoing mail; settle sends a crash left in doubt."""
+        from backoffice.outbox.service import send_due
+
+        return self._call(lambda store, settings: send_due(store, settings, limit=limit))
+
+    @keyword
+    def log_run_report(self, report: Any) -> None:
+        """Write a run report's summary and each reason to the log and the console."""
+        logger.info(report.summary(), also_console=True)
+        for reason in getattr(report, "reasons", []):
+            logger.warn(reason)
+
+    @keyword
+    def log_the_back_office_status(self) -> None:
+        """Log the records per state (what ``backoffice status`` prints)."""
+        from backoffice.status import status_rows
+
+        rows = self._call(lambda store, _settings: status_rows(store))
+        lines = [f"{row.area:<28} {row.state:<12} {row.count:>6}" for row in rows]
+        logger.info("\n".join(["Records per state:", *lines]), also_console=True)

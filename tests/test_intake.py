@@ -1,0 +1,150 @@
+"""Mail intake end to end: embedded Maildir and a real Dovecot IMAP server."""
+
+from __future__ import annotations
+
+from mailbox import Maildir
+from pathlib import Path
+
+import pytest
+from backoffice.intake.service import run_intake
+from backoffice.samples import SAMPLES, seed_maildir
+from backoffice.store import Document, Message, ReviewItem, open_store
+from sqlalchemy import func, select
+
+from tests.support.mails import invoice_mail
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mail"
+
+
+def _count(store, model, *where) -> int:
+    with store.session() as session:
+        return session.scalar(select(func.count(model.id)).where(*where))
+
+
+def test_sample_mailbox_is_taken_in_once(make_settings) -> None:
+    settings = make_settings()
+    added = seed_maildir(settings.resolved_maildir)
+    assert added == len(list(SAMPLES.glob("*.eml"))) >= 6
+    store = open_store(settings)
+    report = run_intake(store, settings)
+    assert report.seen == added
+    assert report.stored >= added - 2
+    assert report.rejected >= 1, "the sample mailbox holds a broken message"
+    with store.session() as session:
+        kinds = set(session.scalars(select(Document.kind)))
+    assert {"invoice", "bank_statement"} <= kinds
+    # everything moved to Processed: a second run finds nothing
+    assert run_intake(store, settings).seen == 0
+    processed = Maildir(settings.resolved_maildir).get_folder("Processed")
+    assert len(processed) == added
+    # seeding is once only
+    assert seed_maildir(settings.resolved_maildir) == 0
+
+
+def test_same_mail_read_twice_is_stored_once(make_settings) -> None:
+    settings = make_settings()
+    box = Maildir(settings.resolved_maildir, create=True)
+    raw = invoice_mail(1)
+    box.add(raw)
+    box.add(raw)  # e.g. delivered to two aliases
+    store = open_store(settings)
+    report = run_intake(store, settings)
+    assert (report.stored, report.duplicates) == (1, 1)
+    assert _count(store, Message) == 1
+    assert _count(store, Document) == 1
+
+
+def test_bad_input_each_ends_as_a_record_with_a_reason(make_settings) -> None:
+    settings = make_settings()
+    box = Maildir(settings.resolved_maildir, create=True)
+    fixtures = sorted(FIXTURES.glob("*.eml"))
+    assert len(fixtures) >= 8
+    for path in fixtures:
+        box.add(path.read_bytes())
+    box.add(invoice_mail(7))  # a good one after the bad ones
+    store = open_store(settings)
+    report = run_intake(store, settings)
+    assert report.seen == len(fixtures) + 1
+    with store.session() as session:
+        rejected = session.scalars(select(Message).where(Message.status == "rejected")).all()
+        for message in rejected:
+            assert message.reason_code and message.reason
+        bad_docs = session.scalars(select(Document).where(Document.status == "rejected")).all()
+        for document in bad_docs:
+            assert document.reason_code and document.reason
+        codes = {m.reason_code for m in rejected} | {d.reason_code for d in bad_docs}
+        open_items = session.scalar(select(func.count(ReviewItem.id)))
+        good = session.scalar(
+            select(Message).where(Message.subject == "Faktura VAT FV/0007/11/2026")
+        )
+    assert good is not None and good.status == "stored"
+    assert {"EMPTY_MESSAGE", "ZIP_BOMB"} <= codes
+    assert open_items == len(rejected) + len(bad_docs)
+    for document in bad_docs:
+        assert "/" not in document.filename and not document.filename.startswith(".")
+
+
+def test_senders_allowed_and_denied(make_settings) -> None:
+    settings = make_settings(sender_deny="*@spam.example")
+    box = Maildir(settings.resolved_maildir, create=True)
+    box.add(invoice_mail(1, sender="offers@spam.example"))
+    box.add(invoice_mail(2))
+    store = open_store(settings)
+    report = run_intake(store, settings)
+    assert (report.stored, report.ignored) == (1, 1)
+    with store.session() as session:
+        ignored = session.scalar(select(Message).where(Message.status == "ignored"))
+    assert ignored.reason_code == "SENDER_DENIED"
+    assert ignored.documents == []
+
+
+@pytest.mark.imap
+def test_imap_intake_moves_only_after_storing(mailbox, imap_settings) -> None:
+    box = mailbox("intake")
+    for n in range(1, 31):
+        box.append(invoice_mail(n))
+    settings = imap_settings(box)
+    store = open_store(settings)
+    report = run_intake(store, settings)
+    assert (report.seen, report.stored) == (30, 30)
+    assert box.count("INBOX") == 0
+    assert box.count("Processed") == 30
+    # the same mail arriving again in another folder, or after UIDVALIDITY changed
+    for n in range(1, 6):
+        box.append(invoice_mail(n))
+    report = run_intake(store, settings)
+    assert (report.seen, report.duplicates, report.stored) == (5, 5, 0)
+    assert _count(store, Message) == 30
+    assert box.count("Processed") == 35
+
+
+@pytest.mark.imap
+def test_imap_search_with_non_ascii_criteria_and_flag_mode(mailbox, imap_settings) -> None:
+    box = mailbox("search")
+    box.append(invoice_mail(1, subject="Счёт-фактура № 17 от 20 ноября"))
+    box.append(invoice_mail(2, subject="Zażółć gęślą jaźń: faktura"))
+    box.append(invoice_mail(3, subject="Newsletter"))
+    settings = imap_settings(
+        box, imap_search='OR SUBJECT "Счёт" SUBJECT "Zażółć"', imap_processed_folder=""
+    )
+    store = open_store(settings)
+    report = run_intake(store, settings)
+    assert report.stored == 2
+    assert box.count("INBOX") == 3  # flag mode: nothing moved
+    assert run_intake(store, settings).seen == 0  # flagged ones are not fetched again
+
+
+@pytest.mark.imap
+def test_imap_bad_input_does_not_stop_intake(mailbox, imap_settings) -> None:
+    box = mailbox("bad")
+    for path in sorted(FIXTURES.glob("*.eml")):
+        raw = path.read_bytes()
+        if raw.strip():  # IMAP refuses to APPEND an empty message
+            box.append(raw)
+    box.append(invoice_mail(99))
+    settings = imap_settings(box)
+    store = open_store(settings)
+    report = run_intake(store, settings)
+    assert report.seen == box.count("Processed")
+    assert box.count("INBOX") == 0
+    assert _count(store, Message, Message.subject == "Faktura VAT FV/0099/11/2026") == 1
