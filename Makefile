@@ -42,7 +42,8 @@ pytest: test-setup
 	$(BIN)/pytest
 
 dryrun: setup
-	$(ROBOT) --dryrun --output NONE --report NONE --log NONE robots tests/acceptance
+	$(ROBOT) --dryrun --output NONE --report NONE --log NONE robots
+	$(ROBOT) --dryrun --output NONE --report NONE --log NONE tests/acceptance
 
 acceptance: test-setup
 	$(ROBOT) --outputdir output/acceptance tests/acceptance

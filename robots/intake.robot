@@ -1,13 +1,13 @@
 *** Settings ***
-Documentation       Mail intake: every new message in the mailbox is stored once with its
-...                 raw email, headers and attachments, and each attachment becomes a
-...                 document classified as invoice, signed contract, bank statement or other.
-...                 A message is moved to Processed only after the store committed it.
+Documentation     Mail intake: every new message in the mailbox is stored once with its
+...               raw email, headers and attachments, and each attachment becomes a
+...               document classified as invoice, signed contract, bank statement or other.
+...               A message is moved to Processed only after the store committed it.
 
-Resource            ../resources/backoffice.resource
+Resource          ../resources/backoffice.resource
 
-Suite Setup         Open The Back Office
-Suite Teardown      Close The Back Office
+Suite Setup       Open The Back Office
+Suite Teardown    Close The Back Office
 
 
 *** Tasks ***

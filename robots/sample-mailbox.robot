@@ -1,8 +1,8 @@
 *** Settings ***
-Documentation       First run on a fresh machine: put the bundled sample emails into the
-...                 embedded mailbox, so the other robots have something to work on.
+Documentation    First run on a fresh machine: put the bundled sample emails into the
+...              embedded mailbox, so the other robots have something to work on.
 
-Resource            ../resources/backoffice.resource
+Resource         ../resources/backoffice.resource
 
 
 *** Tasks ***

@@ -1,10 +1,10 @@
 *** Settings ***
-Documentation       Summary of the back office: how many records sit in each state.
+Documentation     Summary of the back office: how many records sit in each state.
 
-Resource            ../resources/backoffice.resource
+Resource          ../resources/backoffice.resource
 
-Suite Setup         Open The Back Office
-Suite Teardown      Close The Back Office
+Suite Setup       Open The Back Office
+Suite Teardown    Close The Back Office
 
 
 *** Tasks ***

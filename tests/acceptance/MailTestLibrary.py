@@ -35,6 +35,7 @@ class MailTestLibrary:
         self.home = tempfile.mkdtemp(prefix="bo-acceptance-")
         #: A secret only this run knows; the suite checks it never reaches the logs.
         self.secret = f"smtp-{uuid.uuid4().hex}"
+        self.samples = 0
 
     def _client(self) -> IMAPClient:
         client = IMAPClient(HOST, port=PORT, ssl=False)
@@ -48,7 +49,13 @@ class MailTestLibrary:
         with self._client() as client:
             for path in samples:
                 client.append("INBOX", path.read_bytes())
-        return len(samples)
+        self.samples = len(samples)
+        return self.samples
+
+    @keyword
+    def sample_message_count(self) -> int:
+        """How many sample emails the suite put into the mailbox."""
+        return self.samples
 
     @keyword
     def robot_environment(self) -> dict[str, str]:
