@@ -148,3 +148,60 @@ def test_killed_robot_leaves_no_partial_blob(tmp_path: Path) -> None:
         if path.is_file() and not path.name.startswith(".tmp-"):
             assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
     assert blobs.root == tmp_path
+
+
+@pytest.mark.smtp
+def test_outbox_killed_repeatedly_delivers_each_email_exactly_once(
+    mailbox, imap_settings, test_servers, db_url: str
+) -> None:
+    from backoffice.outbox.service import enqueue
+    from backoffice.store import OutboxMessage
+
+    customer = mailbox("customer")
+    journal = mailbox("journal")
+    settings = imap_settings(
+        journal,
+        database_url=db_url,
+        outbox_transport="smtp",
+        smtp_host=test_servers.host,
+        smtp_port=test_servers.smtp_port,
+        smtp_security="none",
+        outbox_journal_address=journal.user,
+        journal_imap_user=journal.user,
+    )
+    store = open_store(settings)
+    for n in range(100):
+        enqueue(
+            store,
+            settings,
+            key=f"crash-test/{n}",
+            to=[customer.user],
+            subject=f"Faktura FV/{n:03d}/2026 — przypomnienie",
+            body_text=f"Dzień dobry, przypominamy o fakturze nr {n}.",
+        )
+    env = robot_env(
+        settings,
+        BACKOFFICE_OUTBOX_TRANSPORT="smtp",
+        BACKOFFICE_SMTP_HOST=test_servers.host,
+        BACKOFFICE_SMTP_PORT=str(test_servers.smtp_port),
+        BACKOFFICE_SMTP_SECURITY="none",
+        BACKOFFICE_OUTBOX_JOURNAL_ADDRESS=journal.user,
+        BACKOFFICE_JOURNAL_IMAP_USER=journal.user,
+    )
+    cli = [sys.executable, "-m", "backoffice.cli", "outbox", "send"]
+    run_killed(cli, env, random.Random(SEED + 1), kills=KILLS)
+    # a send a kill left in doubt is settled once its lease (2 s) has run out
+    for _ in range(5):
+        with store.session() as session:
+            pending = session.scalar(
+                select(func.count(OutboxMessage.id)).where(OutboxMessage.status != "sent")
+            )
+        if not pending:
+            break
+        time.sleep(2.5)
+        subprocess.run(cli, env=env, check=True, capture_output=True, timeout=600)
+    assert pending == 0
+    delivered = customer.wait_for(100, timeout=60)
+    ids = [msg["Message-ID"] for msg in delivered]
+    assert len(ids) == 100, f"{len(ids)} delivered"
+    assert len(set(ids)) == 100, "an email was delivered twice"
