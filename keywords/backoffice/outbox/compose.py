@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
@@ -108,6 +109,20 @@ def _text_cte(text: str) -> str:
     return "base64" if non_ascii * 3 > len(text) else "quoted-printable"
 
 
+def _set_unstructured(msg: EmailMessage, name: str, value: str) -> None:
+    """Set a free-text header so any Unicode text survives the trip exactly.
+
+    The modern email policy folds long non-ASCII headers into encoded words but drops
+    the space between two of them ("VAT — исправьте" arrives as "VAT —исправьте"). The
+    older ``Header`` encoder keeps spaces inside the encoded words, and a header set
+    raw with lines of legal length is written out unchanged.
+    """
+    if value.isascii():
+        msg[name] = value
+        return
+    msg.set_raw(name, Header(value, "utf-8", header_name=name).encode(linesep="\r\n"))
+
+
 def build_email(
     *,
     message_id: str,
@@ -133,7 +148,7 @@ def build_email(
         msg["To"] = ", ".join(to)
         if cc:
             msg["Cc"] = ", ".join(cc)
-        msg["Subject"] = subject
+        _set_unstructured(msg, "Subject", subject)
         msg["Date"] = format_datetime(date)
         msg["Message-ID"] = message_id
         if in_reply_to:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -71,6 +71,8 @@ OUTBOX_RECIPIENTS_REFUSED = "OUTBOX_RECIPIENTS_REFUSED"
 
 #: Rows settled per recovery transaction.
 _RECOVERY_BATCH = 10
+#: Claim attempts per transaction while free rows remain (see ``_claim``).
+_CLAIM_TRIES = 5
 
 
 class OutboxStateError(BusinessError):
@@ -431,6 +433,40 @@ class _Skip:
 _SKIPPED: Any = _Skip()
 
 
+def _claim(
+    session: Session,
+    settings: Settings,
+    owner: str,
+    where: list[Any],
+    *,
+    order_by: Sequence[Any] = (),
+    limit: int,
+) -> list[OutboxMessage]:
+    """Claim rows; an empty answer means none is left, not "another robot was faster".
+
+    On SQLite ``lease.claim`` picks candidates, then takes them one by one; when another
+    robot took them in between it returns nothing although more rows wait. Trying again
+    in the same transaction works: the failed take left us holding the write lock.
+    """
+    for _ in range(_CLAIM_TRIES):
+        rows = lease.claim(
+            session,
+            OutboxMessage,
+            owner=owner,
+            lease_seconds=settings.lease_seconds,
+            where=where,
+            order_by=order_by,
+            limit=limit,
+        )
+        if rows:
+            return rows
+        now = utcnow()
+        free = or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now)
+        if session.scalar(select(OutboxMessage.id).where(*where, free).limit(1)) is None:
+            return []
+    return []
+
+
 def _claim_next(
     store: Store,
     settings: Settings,
@@ -440,15 +476,11 @@ def _claim_next(
     notify: Progress,
 ) -> _Claimed | None:
     with store.session() as session:
-        rows = lease.claim(
+        rows = _claim(
             session,
-            OutboxMessage,
-            owner=owner,
-            lease_seconds=settings.lease_seconds,
-            where=[
-                OutboxMessage.status.in_((QUEUED, RETRY)),
-                OutboxMessage.next_attempt_at <= utcnow(),
-            ],
+            settings,
+            owner,
+            [OutboxMessage.status.in_((QUEUED, RETRY)), OutboxMessage.next_attempt_at <= utcnow()],
             order_by=(OutboxMessage.next_attempt_at, OutboxMessage.id),
             limit=1,
         )
@@ -684,14 +716,7 @@ def _recover(
             where = [OutboxMessage.status == SENDING]
             if skipped:
                 where.append(OutboxMessage.id.notin_(skipped))
-            rows = lease.claim(
-                session,
-                OutboxMessage,
-                owner=owner,
-                lease_seconds=settings.lease_seconds,
-                where=where,
-                limit=_RECOVERY_BATCH,
-            )
+            rows = _claim(session, settings, owner, where, limit=_RECOVERY_BATCH)
             found = [(row.id, row.idempotency_key, row.transport, row.message_id) for row in rows]
         if not found:
             return

@@ -145,9 +145,10 @@ class MaildirTransport:
             name = self.file_name(message_id)
             # The envelope is not in the headers (journal copies, Bcc); a delivery agent
             # records it the same way, so whoever relays this folder later can use it.
-            envelope = f"Return-Path: <{envelope_from}>\r\n".encode()
-            envelope += f"X-Envelope-To: {', '.join(recipients)}\r\n".encode()
-            data = envelope + msg.as_bytes(policy=policy.SMTP)
+            envelope = f"Return-Path: <{envelope_from}>\n".encode()
+            envelope += f"X-Envelope-To: {', '.join(recipients)}\n".encode()
+            # Local mail files use LF line ends, as mailbox.Maildir and MUAs write them.
+            data = envelope + msg.as_bytes(policy=policy.SMTP.clone(linesep="\n"))
             tmp = self.root / "tmp" / f"{name}.{os.getpid()}"
             with tmp.open("wb") as handle:
                 handle.write(data)
