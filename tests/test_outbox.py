@@ -376,6 +376,7 @@ def test_a_row_whose_attachment_vanished_fails_with_a_reason(store, settings) ->
     store.blobs.path(row.attachments[0]["blob_path"]).unlink()
     report = send_due(store, settings)
     assert (report.failed, report.sent) == (1, 0)
+    assert report.reasons[0].startswith(f"OUTBOX_BROKEN: outbox {row.id} (b1): ")
     assert row_of(store, row.id).status == "failed"
     assert count(store, ReviewItem, ReviewItem.reason_code == OUTBOX_BROKEN) == 1
 
@@ -386,8 +387,13 @@ def test_limit_and_progress(store, settings) -> None:
     seen = []
     report = send_due(store, settings, limit=3, progress=seen.append)
     assert report.sent == 3
-    assert [o.status for o in seen] == ["sent"] * 3
-    assert [o.key for o in seen] == ["l0", "l1", "l2"]
+    assert seen == [1, 1, 1]
+    assert report.summary().startswith("outbox: 3 sent, 0 to retry, 0 failed")
+    with store.session() as session:
+        order = session.scalars(
+            select(OutboxMessage.idempotency_key).where(OutboxMessage.status == "sent")
+        ).all()
+    assert sorted(order) == ["l0", "l1", "l2"]
     assert send_due(store, settings).sent == 2
 
 

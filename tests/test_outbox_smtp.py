@@ -7,6 +7,9 @@ The test SMTP server hands each accepted message to Dovecot over LMTP before it 
 from __future__ import annotations
 
 import multiprocessing
+import smtplib
+import socketserver
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -482,3 +485,116 @@ def test_two_robots_send_each_message_exactly_once(smtp_settings, mailbox, db_ur
         )
         assert sending == total
     store.dispose()
+
+
+# --- the server's final answer lost -------------------------------------------------------
+
+
+class AnswerLosingServer(socketserver.ThreadingTCPServer):
+    """An SMTP relay that takes the whole message and then drops the line unanswered.
+
+    With ``relay_to`` it first passes the message on to the real test server (so it
+    really went out); without, the message goes nowhere. Either way the client never
+    hears the final answer: the case a lost connection or a crashed relay leaves.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, relay_to: tuple[str, int] | None) -> None:
+        self.relay_to = relay_to
+        super().__init__(("127.0.0.1", 0), _AnswerLosingHandler)
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+
+class _AnswerLosingHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.wfile.write(b"220 lossy ESMTP\r\n")
+        sender, recipients = "", []
+        while line := self.rfile.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                self.wfile.write(b"250 lossy\r\n")
+            elif verb == b"MAIL":
+                sender = line.split(b":", 1)[1].split(b">")[0].strip(b" <").decode()
+                self.wfile.write(b"250 ok\r\n")
+            elif verb == b"RCPT":
+                recipients.append(line.split(b":", 1)[1].split(b">")[0].strip(b" <").decode())
+                self.wfile.write(b"250 ok\r\n")
+            elif verb == b"DATA":
+                self.wfile.write(b"354 go on\r\n")
+                data = b""
+                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                    data += chunk[1:] if chunk.startswith(b"..") else chunk
+                relay_to = self.server.relay_to  # type: ignore[attr-defined]
+                if relay_to:
+                    with smtplib.SMTP(*relay_to) as relay:
+                        relay.sendmail(sender, recipients, data)
+                return  # hang up without the final answer
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+@pytest.fixture
+def lossy_server(test_servers):
+    servers = []
+
+    def start(*, relay: bool) -> AnswerLosingServer:
+        server = AnswerLosingServer((test_servers.host, test_servers.smtp_port) if relay else None)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("relayed", [True, False], ids=["went-out", "went-nowhere"])
+def test_lost_final_answer_without_journal_is_in_doubt(
+    smtp_settings, store_for, mailbox, lossy_server, relayed
+) -> None:
+    inbox = mailbox()
+    server = lossy_server(relay=relayed)
+    settings = smtp_settings(smtp_port=server.port)
+    store = store_for(settings)
+    row = enqueue(store, settings, key="lost", to=[inbox.user], subject="Lost", body_text="B")
+    report = send_due(store, settings)
+    assert (report.in_doubt, report.sent, report.retried) == (1, 0, 0)
+    assert row_of(store, row.id).status == "in_doubt"
+    assert "answer never came" in events(store, row.id)[-1].detail
+    [item] = reviews(store)
+    assert item.reason_code == OUTBOX_IN_DOUBT
+    assert send_due(store, settings).handled == 0
+    assert inbox.count("INBOX") == (1 if relayed else 0)
+
+
+@pytest.mark.parametrize("relayed", [True, False], ids=["went-out", "went-nowhere"])
+def test_lost_final_answer_with_journal_is_settled(
+    test_servers, smtp_settings, store_for, mailbox, lossy_server, relayed
+) -> None:
+    inbox = mailbox()
+    journal = mailbox("journal")
+    server = lossy_server(relay=relayed)
+    settings = smtp_settings(smtp_port=server.port, **journal_settings(test_servers, journal))
+    store = store_for(settings)
+    row = enqueue(store, settings, key="lost-j", to=[inbox.user], subject="Lost", body_text="B")
+    report = send_due(store, settings)
+    assert report.in_doubt == 0
+    stored = row_of(store, row.id)
+    if relayed:
+        assert (report.sent, stored.status) == (1, "sent")
+        assert "confirmed by the journal" in events(store, row.id)[-1].detail
+        assert inbox.count("INBOX") == 1
+    else:
+        assert (report.retried, stored.status) == (1, "retry")
+        assert "did not go out" in stored.last_error
+        assert inbox.count("INBOX") == 0
+    assert not reviews(store)

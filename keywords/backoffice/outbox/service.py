@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -91,11 +91,28 @@ class SendReport:
     in_doubt: int = 0
     #: Messages a crash had left in ``sending`` that this run settled for sure.
     resolved: int = 0
+    #: One line per message that now waits for staff: ``CODE: outbox id (key): why``.
+    reasons: list[str] = field(default_factory=list)
 
     @property
     def handled(self) -> int:
         """Messages touched in this run."""
         return self.sent + self.retried + self.failed + self.in_doubt + self.resolved
+
+    def summary(self) -> str:
+        """One line for logs."""
+        return (
+            f"outbox: {self.sent} sent, {self.retried} to retry, {self.failed} failed, "
+            f"{self.in_doubt} in doubt, {self.resolved} settled after a crash"
+        )
+
+    def note(self, outcome: SendOutcome) -> None:
+        """Keep the reason of an outcome that staff must look at."""
+        if outcome.review_code:
+            self.reasons.append(
+                f"{outcome.review_code}: outbox {outcome.outbox_id} ({outcome.key}): "
+                f"{outcome.detail}"
+            )
 
 
 @dataclass(frozen=True)
@@ -106,9 +123,11 @@ class SendOutcome:
     key: str
     status: str
     detail: str
+    #: The review item opened for staff, if any.
+    review_code: str = ""
 
 
-Progress = Callable[[SendOutcome], None]
+Progress = Callable[[int], None]
 
 
 # --- enqueue ---------------------------------------------------------------------------
@@ -403,13 +422,18 @@ def send_due(
     """Send every due message once; first settle messages a crashed robot left behind.
 
     ``limit`` caps how many due messages this run sends (recovery is not capped).
-    ``progress`` is called with a ``SendOutcome`` after each message. Several robots
+    ``progress(1)`` is called after each message handled. Several robots
     may run this at once: each message is claimed with a lease by exactly one of them.
     """
     report = SendReport()
     owner = settings.resolved_worker_id
     transports = Transports(settings)
-    notify = progress or (lambda _outcome: None)
+
+    def notify(outcome: SendOutcome) -> None:
+        report.note(outcome)
+        if progress is not None:
+            progress(1)
+
     try:
         _recover(store, settings, transports, owner, report, notify)
         attempted = 0
@@ -493,7 +517,7 @@ def _claim_next(
             reason = f"the mail cannot be built from its stored record: {exc}"
             _fail(session, row, OUTBOX_BROKEN, reason, owner)
             report.failed += 1
-            outcome = SendOutcome(row.id, row.idempotency_key, FAILED, reason)
+            outcome = SendOutcome(row.id, row.idempotency_key, FAILED, reason, OUTBOX_BROKEN)
         else:
             transport, why = transports.choose(row)
             row.status = SENDING
@@ -593,7 +617,8 @@ def _mark_sent(
                 + ". Check the addresses and send it to them again if needed.",
                 {"refused": dict(result.refused)},
             )
-    return SendOutcome(claimed.outbox_id, claimed.key, SENT, detail)
+    code = OUTBOX_RECIPIENTS_REFUSED if result.refused else ""
+    return SendOutcome(claimed.outbox_id, claimed.key, SENT, detail, code)
 
 
 def backoff_delay(settings: Settings, attempts: int) -> timedelta:
@@ -626,7 +651,7 @@ def _after_transient(
             )
             _fail(session, row, OUTBOX_FAILED, reason, owner)
             report.failed += 1
-            return SendOutcome(row.id, row.idempotency_key, FAILED, reason)
+            return SendOutcome(row.id, row.idempotency_key, FAILED, reason, OUTBOX_FAILED)
         when = utcnow() + backoff_delay(settings, row.attempts)
         row.status = RETRY
         row.next_attempt_at = when
@@ -647,7 +672,7 @@ def _after_permanent(
         reason = f"The mail server refused this mail for good: {error}"
         _fail(session, row, OUTBOX_REJECTED, reason, owner)
         report.failed += 1
-        return SendOutcome(row.id, row.idempotency_key, FAILED, reason)
+        return SendOutcome(row.id, row.idempotency_key, FAILED, reason, OUTBOX_REJECTED)
 
 
 def _after_uncertain(
@@ -677,7 +702,7 @@ def _after_uncertain(
         row.last_error = error
         _doubt(session, row, f"{error}{why}", owner)
     report.in_doubt += 1
-    return SendOutcome(claimed.outbox_id, claimed.key, IN_DOUBT, error)
+    return SendOutcome(claimed.outbox_id, claimed.key, IN_DOUBT, error, OUTBOX_IN_DOUBT)
 
 
 def _give_back(store: Store, owner: str, claimed: _Claimed, error: str) -> None:
@@ -753,7 +778,9 @@ def _recover(
                 else:
                     _doubt(session, row, "the robot stopped while sending", owner)
                     report.in_doubt += 1
-                    outcome = SendOutcome(outbox_id, key, IN_DOUBT, "robot stopped while sending")
+                    outcome = SendOutcome(
+                        outbox_id, key, IN_DOUBT, "robot stopped while sending", OUTBOX_IN_DOUBT
+                    )
             log.warning("outbox %s recovered: %s", outbox_id, outcome.detail)
             notify(outcome)
 
