@@ -1,0 +1,187 @@
+"""The use case: ``extract(path)`` reads one file into an ``ExtractionResult``.
+
+Sources are tried cheapest exact first — structured XML (a file, or embedded in a PDF as
+Factur-X/ZUGFeRD/XRechnung or any attached XML), then the PDF text layer, then OCR for the
+pages without usable text and for images. Bad input never raises: it ends as a result with
+a problem code (PDF_ENCRYPTED, TOO_MANY_PAGES, XML_UNSAFE, NOT_AN_INVOICE, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from backoffice.invoices.errors import DocumentError, FileTooLarge, UnsupportedFile
+from backoffice.invoices.fields import TextFieldExtractor, detect_language
+from backoffice.invoices.layout import PageText
+from backoffice.invoices.limits import MAX_XML_BYTES, Limits
+from backoffice.invoices.model import ExtractionResult, FieldValue, Kind, Problem, Source
+from backoffice.invoices.readers.xml import XmlInvoice, read_invoice_xml
+
+log = logging.getLogger(__name__)
+
+PDF_MAGIC = b"%PDF-"
+# Where the PDF header may start: some generators put junk before it and readers accept it.
+PDF_HEADER_WINDOW = 1024
+IMAGE_MAGICS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"GIF8", b"BM")
+XML_START = (b"<?xml", b"<")
+UTF8_BOM = b"\xef\xbb\xbf"
+# Fields a document must show to be taken for an invoice at all.
+INVOICE_EVIDENCE = ("total_gross", "invoice_number")
+
+
+def extract(path: Path, limits: Limits | None = None) -> ExtractionResult:
+    """Read an invoice (PDF, image or XML) at ``path``; never raises for bad input.
+
+    Returns the fields found, each with a confidence and its source, the line items, the
+    document kind and language, and the problems met (a refused file has only problems).
+    """
+    limits = limits or Limits()
+    result = ExtractionResult(file=Path(path))
+    try:
+        _extract_into(result, Path(path), limits)
+    except DocumentError as exc:
+        result.problems.append(Problem(exc.code, exc.reason))
+    except Exception as exc:
+        log.exception("unexpected error reading %s", path)
+        result.problems.append(Problem("READ_FAILED", f"the file could not be read: {exc!r}"))
+    if (
+        result.kind is Kind.NOT_INVOICE
+        and not any(p.code != "NOT_AN_INVOICE" for p in result.problems)
+        and not result.problems
+    ):
+        result.problems.append(
+            Problem("NOT_AN_INVOICE", "no invoice number or total was found: not an invoice")
+        )
+    return result
+
+
+def _sniff(data: bytes) -> str:
+    head = data[:PDF_HEADER_WINDOW]
+    if PDF_MAGIC in head:
+        return "pdf"
+    if data.startswith(IMAGE_MAGICS):
+        return "image"
+    stripped = data.removeprefix(UTF8_BOM).lstrip()
+    if stripped.startswith(XML_START):
+        return "xml"
+    raise UnsupportedFile("the file is not a PDF, an image or an XML document")
+
+
+def _extract_into(result: ExtractionResult, path: Path, limits: Limits) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise UnsupportedFile(f"the file cannot be opened: {exc.strerror}") from exc
+    if size > limits.max_file_bytes:
+        raise FileTooLarge(f"the file has {size:,} bytes (limit {limits.max_file_bytes:,})")
+    data = path.read_bytes()
+    kind = _sniff(data)
+    if kind == "xml":
+        if len(data) > MAX_XML_BYTES:
+            raise FileTooLarge(f"the XML has {len(data):,} bytes (limit {MAX_XML_BYTES:,})")
+        invoice = read_invoice_xml(data)
+        if invoice is None:
+            result.problems.append(
+                Problem("NOT_AN_INVOICE", "the XML is not a CII, UBL or KSeF invoice")
+            )
+            return
+        _fill_from_xml(result, invoice, None)
+        return
+    if kind == "pdf":
+        _extract_pdf(result, data, limits)
+        return
+    _extract_images(result, data, limits)
+
+
+def _extract_pdf(result: ExtractionResult, data: bytes, limits: Limits) -> None:
+    from backoffice.invoices.readers.pdf import read_pdf, render_page
+
+    content = read_pdf(data, limits)
+    if content.truncated:
+        result.problems.append(
+            Problem("PDF_TRUNCATED", "the PDF lacks its end-of-file marker: it may be cut short")
+        )
+    text = "\n".join(page.text for page in content.pages)
+    for name, xml in content.xml_attachments:
+        try:
+            invoice = read_invoice_xml(xml)
+        except DocumentError as exc:
+            result.problems.append(Problem(exc.code, f"attachment {name}: {exc.reason}"))
+            continue
+        if invoice is not None:
+            _fill_from_xml(result, invoice, text or None)
+            return
+    pages = list(content.pages)
+    scanned = content.scanned_pages
+    if scanned:
+        from backoffice.invoices.readers.ocr import ocr_pages
+
+        to_ocr = scanned[: limits.max_ocr_pages]
+        if len(scanned) > len(to_ocr):
+            result.problems.append(
+                Problem(
+                    "OCR_PAGES_SKIPPED",
+                    f"{len(scanned) - len(to_ocr)} pages without text were not OCRed "
+                    f"(limit {limits.max_ocr_pages})",
+                )
+            )
+        images = [
+            (n, render_page(data, n, limits.ocr_dpi, limits.max_image_pixels)) for n in to_ocr
+        ]
+        for page in ocr_pages(images):
+            pages[page.number - 1] = page
+    _fill_from_text(result, pages)
+
+
+def _extract_images(result: ExtractionResult, data: bytes, limits: Limits) -> None:
+    from backoffice.invoices.readers.ocr import load_images, ocr_pages
+
+    images = load_images(data, limits)
+    to_ocr = images[: limits.max_ocr_pages]
+    pages = ocr_pages([(index + 1, image) for index, image in enumerate(to_ocr)])
+    _fill_from_text(result, pages)
+
+
+def _fill_from_text(result: ExtractionResult, pages: list[PageText]) -> None:
+    fields, lines, kind, language = TextFieldExtractor(pages).run()
+    result.fields = fields
+    result.lines = lines
+    result.kind = kind
+    result.language = language
+    used = {value.source for value in fields.values()}
+    result.source = Source.OCR if Source.OCR in used else Source.TEXT if used else None
+    if kind is Kind.NOT_INVOICE or not any(name in fields for name in INVOICE_EVIDENCE):
+        result.kind = Kind.NOT_INVOICE
+        result.problems.append(
+            Problem("NOT_AN_INVOICE", "no invoice title, number or total was found")
+        )
+    # Anything classed as an invoice but lacking a key field is flagged for the rules.
+    for name in ("invoice_number", "issue_date", "total_gross"):
+        if result.kind is not Kind.NOT_INVOICE and name not in fields:
+            result.problems.append(Problem("FIELD_MISSING", f"{name} was not found", name))
+
+
+def _fill_from_xml(result: ExtractionResult, invoice: XmlInvoice, text: str | None) -> None:
+    from backoffice.invoices.readers.xml import (
+        XML_CONFIDENCE,
+        XML_INVALID_CHECKSUM_CONFIDENCE,
+    )
+
+    result.kind = invoice.kind
+    result.source = Source.XML
+    for name, value in invoice.values.items():
+        if value is None:
+            continue
+        confidence = XML_INVALID_CHECKSUM_CONFIDENCE if name in invoice.invalid else XML_CONFIDENCE
+        result.fields[name] = FieldValue(value, confidence, Source.XML)  # type: ignore[arg-type]
+    result.lines = invoice.lines
+    if invoice.syntax == "ksef":
+        result.language = "pl"
+    else:
+        sample = text or " ".join(
+            str(v)
+            for v in (*invoice.values.values(), *(line.description for line in invoice.lines))
+            if isinstance(v, str)
+        )
+        result.language = detect_language(sample)
