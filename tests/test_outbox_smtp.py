@@ -174,6 +174,15 @@ def test_implicit_tls_with_auth(test_servers, smtp_settings, store_for, mailbox)
     assert arrived(inbox, 1)[0]["Subject"] == "SMTPS"
 
 
+def test_plain_smtp_with_optional_auth_on_loopback(test_servers, smtp_settings, store_for, mailbox):
+    inbox = mailbox()
+    settings = smtp_settings(smtp_user="robot", smtp_password=SecretStr(test_servers.password))
+    store = store_for(settings)
+    enqueue(store, settings, key="plain-auth", to=[inbox.user], subject="AUTH", body_text="ok")
+    assert send_due(store, settings).sent == 1
+    assert arrived(inbox, 1)[0]["Subject"] == "AUTH"
+
+
 def test_untrusted_certificate_is_a_transient_failure(test_servers, smtp_settings, store_for):
     # Without the private CA the server's certificate must not be accepted.
     settings = smtp_settings(
@@ -212,6 +221,21 @@ def test_wrong_password_is_transient_and_never_shown(
     texts = [stored.last_error, caplog.text, repr(settings)]
     texts += [e.detail for e in events(store, row.id)]
     assert not any("wrong-Pa55word-xyz" in text for text in texts)
+
+
+def test_server_demanding_tls_and_log_in_is_a_setting_problem_not_a_bad_mail(
+    test_servers, smtp_settings, store_for
+) -> None:
+    # security "none" against the submission port: the server answers 530 to MAIL.
+    settings = smtp_settings(smtp_port=test_servers.smtp_starttls_port, smtp_security="none")
+    store = store_for(settings)
+    row = enqueue(store, settings, key="530", to=["x@example.test"], subject="S", body_text="B")
+    report = send_due(store, settings)
+    assert (report.retried, report.failed) == (1, 0)
+    stored = row_of(store, row.id)
+    assert stored.primary_failures == 1
+    assert "530" in stored.last_error
+    assert not reviews(store)
 
 
 # --- failures -------------------------------------------------------------------------------

@@ -332,6 +332,15 @@ class SmtpTransport:
                 code, resp = smtp.mail(envelope_from, self._mail_options(smtp, data))
             except (smtplib.SMTPServerDisconnected, OSError) as exc:
                 raise _StaleConnection() from exc
+            if code in _AUTH_CODES:
+                self._reset(smtp)
+                # The server wants a log-in or TLS we did not give: a setting of ours is
+                # wrong, not this mail, so it counts towards the fallback and is retried.
+                raise TransientSendError(
+                    f"{where} requires a log-in or TLS: {_answer(code, resp)}",
+                    code="OUTBOX_AUTH",
+                    smtp_code=code,
+                )
             if code != 250:
                 self._reset(smtp)
                 raise _refusal(f"{where} refused the sender {envelope_from}", code, resp)
@@ -416,6 +425,10 @@ class SmtpTransport:
         if not (self.journal_address and self.journal_imap):
             return None
         return journal_contains(self.journal_imap, message_id)
+
+
+#: Answers meaning "log in (or start TLS) first" (RFC 4954, RFC 3207).
+_AUTH_CODES = frozenset({530, 534, 535, 538})
 
 
 class _StaleConnection(Exception):
