@@ -75,17 +75,24 @@ pid_alive() {
     [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
 }
 
-# Wait until every port answers; on timeout show the server's log and fail.
+# wait_ports NAME LOGFILE PID PORT...: wait until every port answers. When the server
+# process PID (may be empty) dies, or after WAIT_SECONDS, show its log, stop it, fail.
 wait_ports() {
-    local name=$1 logfile=$2
-    shift 2
-    local deadline=$((SECONDS + WAIT_SECONDS))
+    local name=$1 logfile=$2 pid=$3
+    shift 3
+    local deadline=$((SECONDS + WAIT_SECONDS)) problem=""
     until all_open "$@"; do
-        if ((SECONDS >= deadline)); then
-            echo "servers.sh: $name did not come up within ${WAIT_SECONDS}s (ports $*)" >&2
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+            problem="exited before opening ports $*"
+        elif ((SECONDS >= deadline)); then
+            problem="did not open ports $* within ${WAIT_SECONDS}s"
+        fi
+        if [[ -n $problem ]]; then
+            [[ -n $pid ]] && kill "$pid" 2>/dev/null
+            echo "servers.sh: $name $problem" >&2
             if [[ -f $logfile ]]; then
                 echo "----- last lines of $logfile -----" >&2
-                tail -n 40 "$logfile" >&2
+                tail -n 30 "$logfile" >&2
                 echo "-----" >&2
             fi
             exit 1
@@ -270,7 +277,7 @@ start_dovecot() {
         [[ -f $DOVECOT_LOG ]] && tail -n 20 "$DOVECOT_LOG" >&2
         die 1 "dovecot failed to start"
     fi
-    wait_ports dovecot "$DOVECOT_LOG" "${dovecot_ports[@]}"
+    wait_ports dovecot "$DOVECOT_LOG" "" "${dovecot_ports[@]}"
 }
 
 stop_dovecot() {
@@ -297,14 +304,15 @@ start_smtp() {
     fi
     pid_alive "$SMTP_PID" && stop_smtp
     say "starting the SMTP server"
-    rm -f "$SMTP_PID"
     # setsid + redirections: the server outlives this script and holds none of its pipes.
     setsid "$PYTHON" "$ROOT/tests/servers/smtp_server.py" --state "$STATE" \
         --pid-file "$SMTP_PID" --host "$HOST" --port "$SMTP_PORT" \
         --starttls-port "$SUBMISSION_PORT" --smtps-port "$SMTPS_PORT" \
         --lmtp-host "$HOST" --lmtp-port "$LMTP_PORT" \
         </dev/null >>"$SMTP_LOG" 2>&1 &
-    wait_ports smtp "$SMTP_LOG" "${smtp_ports[@]}"
+    local pid=$!
+    echo "$pid" >"$SMTP_PID" # the server rewrites it (same pid) once it listens
+    wait_ports smtp "$SMTP_LOG" "$pid" "${smtp_ports[@]}"
 }
 
 stop_smtp() {
@@ -361,7 +369,7 @@ start_postgres() {
         say "starting PostgreSQL $version/main"
         pg_ctlcluster "$version" main start
     fi
-    wait_ports postgresql "/var/log/postgresql/postgresql-$version-main.log" "$PG_PORT"
+    wait_ports postgresql "/var/log/postgresql/postgresql-$version-main.log" "" "$PG_PORT"
     ensure_pg_role "$version"
 }
 

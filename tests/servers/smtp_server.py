@@ -28,6 +28,7 @@ import logging
 import os
 import signal
 import smtplib
+import socket
 import ssl
 import sys
 import threading
@@ -226,12 +227,26 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
+    # aiosmtpd reports a port in use only after its ready timeout; find out at once.
+    for port in (args.port, args.starttls_port, args.smtps_port):
+        try:
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((args.host, port))
+        except OSError as exc:
+            log.error("cannot listen on %s:%s: %s", args.host, port, exc)
+            return 1
+
     controllers = build_controllers(args)
     started: list[Controller] = []
     pid_file = Path(args.pid_file) if args.pid_file else None
     try:
         for controller in controllers:
-            controller.start()
+            try:
+                controller.start()
+            except Exception as exc:
+                log.error("cannot listen on %s:%s: %s", controller.hostname, controller.port, exc)
+                return 1
             started.append(controller)
         if pid_file:
             pid_file.write_text(f"{os.getpid()}\n")
