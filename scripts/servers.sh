@@ -88,7 +88,9 @@ wait_ports() {
             problem="did not open ports $* within ${WAIT_SECONDS}s"
         fi
         if [[ -n $problem ]]; then
-            [[ -n $pid ]] && kill "$pid" 2>/dev/null
+            if [[ -n $pid ]]; then
+                kill "$pid" 2>/dev/null || true
+            fi
             echo "servers.sh: $name $problem" >&2
             if [[ -f $logfile ]]; then
                 echo "----- last lines of $logfile -----" >&2
