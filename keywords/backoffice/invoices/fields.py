@@ -305,9 +305,11 @@ class TextFieldExtractor:
             counts = Counter(hit.value for hit in hits)
             best = max(hits, key=lambda hit: (hit.confidence, counts[hit.value]))
             bonus = 0.04 if counts[best.value] > 1 else 0.0
-            self._put(
-                "invoice_number", best.value, best.confidence + bonus, best.line, best.segment
-            )
+            value = str(best.value)
+            if self.doc.source is Source.OCR:
+                # OCR reads the zero of "INV00727" as the letter O; numbers end in digits.
+                value = re.sub(r"[OoО](?=[OoО0]*\d+$)", "0", value)
+            self._put("invoice_number", value, best.confidence + bonus, best.line, best.segment)
 
     def _dates(self) -> None:
         found: dict[str, Hit] = {}
@@ -602,7 +604,7 @@ class TextFieldExtractor:
             if not found:
                 continue
             block, first = found
-            name = _NAME_STOP.sub("", first).strip(" ,;:")
+            name = clean_name(_NAME_STOP.sub("", first).strip(" ,;:"))
             if name and block:
                 self._put(
                     f"{role}_name",
@@ -713,6 +715,25 @@ class TextFieldExtractor:
             if items:
                 self.lines = items
                 return
+
+
+# Legal forms as OCR misreads them ("Sp. z 0.0.", "Sp. Zz o.o") and as they are written.
+_LEGAL_FORMS = (
+    (re.compile(r"\bsp\.?\s*z+\s*[o0]\.?\s*[o0]\.?(?=\s|$|,)", re.I), "Sp. z o.o."),
+    (re.compile(r"\bsp\.\s*k\.(?=\s|$|,)", re.I), "sp.k."),
+    (re.compile(r"\bsp\.\s*j\.(?=\s|$|,)", re.I), "sp.j."),
+    (re.compile(r"\bS\.\s*A\.(?=\s|$|,)"), "S.A."),
+)
+
+
+def clean_name(name: str) -> str:
+    """A party name with spacing normalised and legal forms written the usual way."""
+    name = " ".join(name.replace("“", '"').replace("”", '"').replace("„", '"').split())
+    # OCR reads the Cyrillic "ООО" (limited company) as three zeros.
+    name = re.sub(r"^[0OО]{3}(?=\s)", "ООО", name)
+    for pattern, form in _LEGAL_FORMS:
+        name = pattern.sub(form, name)
+    return name
 
 
 def _rate_key(match: re.Match[str]) -> str:
