@@ -59,9 +59,11 @@ def run_killed(args: list[str], env: dict[str, str], rng: random.Random, *, kill
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             print(f"run {attempt}: killed after {delay:.2f}s")
+    # A killed robot's lease (2 s here) must run out before a new robot takes over.
+    time.sleep(float(env["BACKOFFICE_LEASE_SECONDS"]) + 0.5)
     final = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-2000:]
-    time.sleep(0.1)
+    assert "nothing done" not in final.stdout, final.stdout
 
 
 def test_intake_killed_repeatedly_stores_each_message_exactly_once(

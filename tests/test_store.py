@@ -12,7 +12,14 @@ from alembic.runtime.migration import MigrationContext
 from backoffice.store import Document, Message, Store
 from backoffice.store.blobs import BlobStore
 from backoffice.store.db import make_engine
-from backoffice.store.lease import claim, release, renew
+from backoffice.store.lease import (
+    acquire_named,
+    claim,
+    release,
+    release_named,
+    renew,
+    renew_named,
+)
 from backoffice.store.models import Base
 from sqlalchemy import func, inspect, select
 
@@ -54,6 +61,7 @@ def test_migrations_match_models(db_url: str, tmp_path: Path) -> None:
         "outbox",
         "outbox_events",
         "review_items",
+        "named_leases",
         "alembic_version",
     }
     store.migrate()  # a second upgrade is a no-op
@@ -139,6 +147,25 @@ def test_two_processes_never_claim_the_same_record(db_url: str, tmp_path: Path) 
     with store.session() as session:
         owners = session.scalar(select(func.count(func.distinct(Document.lease_owner))))
     assert owners >= 1
+
+
+def test_a_named_lease_has_one_holder_until_it_expires(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(db_url, tmp_path)
+    name = "intake:imap:faktury@example.test/INBOX"
+    assert acquire_named(store.session, name, owner="robot-a", lease_seconds=60) == ""
+    assert acquire_named(store.session, name, owner="robot-b", lease_seconds=60) == "robot-a"
+    assert acquire_named(store.session, name, owner="robot-a", lease_seconds=60) == ""
+    assert renew_named(store.session, name, owner="robot-a", lease_seconds=60)
+    assert not renew_named(store.session, name, owner="robot-b", lease_seconds=60)
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    monkeypatch.setenv("BACKOFFICE_NOW", later.isoformat())
+    assert acquire_named(store.session, name, owner="robot-b", lease_seconds=60) == ""
+    release_named(store.session, name, owner="robot-a")  # not robot-a's any more: no effect
+    assert acquire_named(store.session, name, owner="robot-c", lease_seconds=60) == "robot-b"
+    release_named(store.session, name, owner="robot-b")
+    assert acquire_named(store.session, name, owner="robot-c", lease_seconds=60) == ""
 
 
 def test_blobs_are_content_addressed_and_stay_inside_the_store(tmp_path: Path) -> None:

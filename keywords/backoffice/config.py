@@ -17,11 +17,11 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from backoffice.errors import ConfigurationError
 
@@ -103,11 +103,11 @@ class Settings(BaseSettings):
     mail_max_age_days: int = Field(
         0, description="Ignore messages older than this many days; 0 means no limit."
     )
-    sender_allow: list[str] = Field(
+    sender_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma list of senders or *@domain accepted; empty means everyone.",
     )
-    sender_deny: list[str] = Field(
+    sender_deny: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma list of senders or *@domain refused."
     )
     max_message_bytes: int = Field(50_000_000, description="Largest raw message stored in full.")

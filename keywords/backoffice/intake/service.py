@@ -25,16 +25,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice.config import Settings
+from backoffice.errors import ApplicationError
 from backoffice.intake.classify import classify
 from backoffice.intake.parse import Limits, ParsedMessage, Problem, dedupe_key, parse_message
 from backoffice.intake.parse import thread_id as thread_of
 from backoffice.intake.sources import IncomingMail, MailSource, open_source
 from backoffice.store import Document, Message, ReviewItem, Store
+from backoffice.store.lease import acquire_named, release_named, renew_named
 
 log = logging.getLogger(__name__)
 
 #: Batches fetched ahead of the one being stored.
 PREFETCH_BATCHES = 1
+#: Problems that leave a message usable but mean a person should look at it.
+NEEDS_A_PERSON = frozenset({"BROKEN_MIME", "TOO_MANY_ATTACHMENTS", "NESTING_TOO_DEEP"})
 
 
 class Outcome(StrEnum):
@@ -56,8 +60,11 @@ class IntakeReport:
     duplicates: int = 0
     rejected: int = 0
     ignored: int = 0
+    with_problems: int = 0
     documents: int = 0
     documents_rejected: int = 0
+    #: Set when another robot was reading the mailbox: who it was.
+    busy_with: str = ""
     reasons: list[str] = field(default_factory=list)
 
     def add(self, outcome: Outcome, message: Message | None) -> None:
@@ -76,6 +83,9 @@ class IntakeReport:
             return
         if message.reason:
             self.reasons.append(f"{message.reason_code}: {message.reason}")
+        elif message.problems:
+            self.with_problems += 1
+            self.reasons += [f"{p['code']}: {p['message']}" for p in message.problems]
         for document in message.documents:
             self.documents += 1
             if document.status == "rejected":
@@ -86,10 +96,13 @@ class IntakeReport:
 
     def summary(self) -> str:
         """One line for logs."""
+        if self.busy_with:
+            return f"{self.source} is being read by {self.busy_with}; nothing done"
         return (
             f"{self.seen} messages from {self.source}: {self.stored} stored, "
             f"{self.duplicates} already stored, {self.rejected} rejected, "
-            f"{self.ignored} ignored; {self.documents} documents "
+            f"{self.ignored} ignored, {self.with_problems} with problems; "
+            f"{self.documents} documents "
             f"({self.documents_rejected} rejected)"
         )
 
@@ -135,6 +148,7 @@ def ingest(
         outcome = Outcome.IGNORED if refusal.code.startswith("SENDER_") else Outcome.REJECTED
         message.status = outcome.value
         message.reason_code, message.reason = refusal.code, refusal.message
+        message.documents = []
     else:
         message.documents = _documents(store, parsed)
     try:
@@ -224,6 +238,17 @@ def _review_items(session: object, message: Message, *, rejected: bool) -> None:
                 evidence=evidence,
             )
         )
+    needing = [p for p in message.problems if p["code"] in NEEDS_A_PERSON]
+    if needing and not rejected:
+        add(
+            ReviewItem(
+                subject_type="message",
+                subject_ref=str(message.id),
+                reason_code=needing[0]["code"],
+                reason=" ".join(p["message"] for p in needing),
+                evidence=evidence,
+            )
+        )
     for document in message.documents:
         if document.status == "rejected":
             add(
@@ -281,8 +306,25 @@ def run_intake(
     own_source = source is None
     source = source or open_source(settings)
     report = IntakeReport(source=source.name)
+    # One robot per mailbox folder: IMAP servers do not make MOVE atomic across
+    # sessions, so two robots moving the same message could leave two copies.
+    lease = f"intake:{source.name}"
+    owner = settings.resolved_worker_id
+    holder = acquire_named(store.session, lease, owner=owner, lease_seconds=settings.lease_seconds)
+    if holder:
+        report.busy_with = holder
+        log.info("%s is being read by %s; nothing to do", source.name, holder)
+        if own_source:
+            source.close()
+        return report
     try:
         for batch in _prefetch(source):
+            if not renew_named(
+                store.session, lease, owner=owner, lease_seconds=settings.lease_seconds
+            ):
+                raise ApplicationError(
+                    f"lost the lease on {source.name} to another robot", code="LEASE_LOST"
+                )
             if limit is not None and report.seen >= limit:
                 break
             if limit is not None:
@@ -296,6 +338,7 @@ def run_intake(
                     progress(1)
             source.mark_done(done)
     finally:
+        release_named(store.session, lease, owner=owner)
         if own_source:
             source.close()
     log.info(report.summary())

@@ -31,6 +31,8 @@ from backoffice.errors import ApplicationError, ConfigurationError
 #: Messages fetched per IMAP round trip: large enough to hide latency, small enough
 #: that memory stays flat whatever the mailbox size.
 FETCH_BATCH = 25
+#: Tries to move a batch while other robots move parts of it.
+MOVE_ATTEMPTS = 5
 #: A Maildir folder holding what intake has stored (Maildir++ naming).
 MAILDIR_PROCESSED = "Processed"
 
@@ -277,6 +279,22 @@ class ImapSource:
         uids = [int(ref.split(":")[1]) for ref in refs if ref.split(":")[0] == str(validity)]
         if not uids:
             return
+        for _attempt in range(MOVE_ATTEMPTS):
+            # Another robot may have moved some of these meanwhile (after storing them:
+            # robots move only what is committed); the server then refuses the whole
+            # command, so ask which are still here and move those.
+            try:
+                self._move_or_flag(uids)
+                return
+            except IMAPClientError as exc:
+                if "EXPUNGEISSUED" not in str(exc) and "no longer exist" not in str(exc):
+                    raise
+                uids = self._client.search(["UID", ",".join(map(str, uids))])
+                if not uids:
+                    return
+        self._move_or_flag(uids)
+
+    def _move_or_flag(self, uids: list[int]) -> None:
         if not self.processed_folder:
             self._client.add_flags(uids, [self.settings.imap_processed_flag])
         elif self._move:

@@ -15,13 +15,16 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backoffice.clock import utcnow
-from backoffice.store.models import LeaseMixin
+from backoffice.store.models import LeaseMixin, NamedLease
 
 Leased = TypeVar("Leased", bound=LeaseMixin)
+#: Rounds of "look again" when other robots keep winning the race for candidates.
+SQLITE_CLAIM_ROUNDS = 5
 
 
 def _free(model: Any, now: Any) -> ColumnElement[bool]:
@@ -59,15 +62,27 @@ def claim(
             )
     else:
         ids = []
-        for candidate in session.scalars(query):
-            result = session.execute(
-                update(table)
-                .where(table.id == candidate, *where, _free(table, now))
-                .values(lease_owner=owner, lease_until=until)
-                .execution_options(synchronize_session=False)
+        tried: list[int] = []
+        # Another robot may take a candidate between our SELECT and UPDATE; look again
+        # past the ones we lost, so an empty answer really means nothing is free.
+        for _round in range(SQLITE_CLAIM_ROUNDS):
+            candidates = list(
+                session.scalars(query.where(table.id.not_in(tried)).limit(limit - len(ids)))
             )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                ids.append(candidate)
+            if not candidates:
+                break
+            for candidate in candidates:
+                tried.append(candidate)
+                result = session.execute(
+                    update(table)
+                    .where(table.id == candidate, *where, _free(table, now))
+                    .values(lease_owner=owner, lease_until=until)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    ids.append(candidate)
+            if len(ids) >= limit:
+                break
     if not ids:
         return []
     session.expire_all()
@@ -90,3 +105,55 @@ def release(record: LeaseMixin) -> None:
     """Give a claimed record back (the caller commits)."""
     record.lease_owner = None
     record.lease_until = None
+
+
+def acquire_named(session_factory: Any, name: str, *, owner: str, lease_seconds: float) -> str:
+    """Take the named lease if free, expired or already ours.
+
+    ``session_factory`` is ``Store.session``. Returns ``""`` on success, else the
+    current holder's name (so the caller can say who is busy with it).
+    """
+    now = utcnow()
+    until = now + timedelta(seconds=lease_seconds)
+    with session_factory() as session:
+        taken = session.execute(
+            update(NamedLease)
+            .where(
+                NamedLease.name == name,
+                or_(NamedLease.until < now, NamedLease.owner == owner),
+            )
+            .values(owner=owner, until=until, acquired_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount == 1:  # type: ignore[attr-defined]
+            return ""
+        holder = session.scalar(select(NamedLease.owner).where(NamedLease.name == name))
+        if holder is not None:
+            return holder
+    try:
+        with session_factory() as session:
+            session.add(NamedLease(name=name, owner=owner, until=until, acquired_at=now))
+    except IntegrityError:
+        with session_factory() as session:
+            return session.scalar(select(NamedLease.owner).where(NamedLease.name == name)) or "?"
+    return ""
+
+
+def renew_named(session_factory: Any, name: str, *, owner: str, lease_seconds: float) -> bool:
+    """Extend our named lease; False when another robot has taken it over."""
+    with session_factory() as session:
+        result = session.execute(
+            update(NamedLease)
+            .where(NamedLease.name == name, NamedLease.owner == owner)
+            .values(until=utcnow() + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release_named(session_factory: Any, name: str, *, owner: str) -> None:
+    """Give the named lease back (only if it is still ours)."""
+    with session_factory() as session:
+        session.execute(
+            delete(NamedLease).where(NamedLease.name == name, NamedLease.owner == owner)
+        )

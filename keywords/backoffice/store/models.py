@@ -55,6 +55,17 @@ class LeaseMixin:
     lease_until: Mapped[datetime | None]
 
 
+class NamedLease(Base):
+    """A lease on a shared thing that is not a record, e.g. one mailbox folder."""
+
+    __tablename__ = "named_leases"
+
+    name: Mapped[str] = mapped_column(String(500), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    until: Mapped[datetime]
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Message(Base):
     """One email as received, stored once whatever folder or UID it came under."""
 
