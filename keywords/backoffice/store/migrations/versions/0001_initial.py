@@ -7,11 +7,9 @@ Create Date: 2026-11-23 13:19:24.570796
 
 from __future__ import annotations
 
+import backoffice.store.models
 import sqlalchemy as sa
 from alembic import op
-
-import backoffice.store.models
-
 
 revision = "0001"
 down_revision = None

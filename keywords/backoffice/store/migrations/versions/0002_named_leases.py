@@ -7,11 +7,9 @@ Create Date: 2026-11-23 13:45:29.808020
 
 from __future__ import annotations
 
+import backoffice.store.models
 import sqlalchemy as sa
 from alembic import op
-
-import backoffice.store.models
-
 
 revision = "0002"
 down_revision = "0001"
