@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the suite needs, only those that are missing.
 #
-#   scripts/install-system.sh          Tesseract with eng, pol, rus (needed by `make run`)
+#   scripts/install-system.sh          Tesseract with eng, pol, rus, DejaVu fonts, and
+#                                      python3-venv when python3 lacks it (`make run`)
 #   scripts/install-system.sh --test   also Dovecot (IMAP, LMTP), PostgreSQL and openssl,
 #                                      the real servers scripts/servers.sh starts for tests
 #
@@ -10,10 +11,14 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 }
 
-packages=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-pol tesseract-ocr-rus)
+packages=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-pol tesseract-ocr-rus fonts-dejavu-core)
+# Debian's python3 ships without venv/ensurepip; a python3 that has them needs nothing.
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    packages+=(python3-venv)
+fi
 for arg in "$@"; do
     case "$arg" in
         --test) packages+=(dovecot-imapd dovecot-lmtpd postgresql openssl) ;;
