@@ -6,9 +6,11 @@ Exit codes: 0 done, 1 a part outside us failed (retry later), 2 bad configuratio
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -120,6 +122,26 @@ def status() -> None:
     for row in rows:
         table.add_row(row.area, row.state, str(row.count))
     console.print(table)
+
+
+@app.command()
+def extract(
+    files: Annotated[list[Path], typer.Argument(help="PDF, image or XML invoices.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Read invoices and print their fields (the JSON contract is in the README)."""
+    from backoffice.invoices.api import extract as read_invoice
+
+    for path in files:
+        result = read_invoice(path).to_json()
+        if as_json:
+            print(json.dumps(result, ensure_ascii=False))
+            continue
+        console.print(f"[bold]{path}[/bold]: {result['kind']} from {result['source']}")
+        for name, field in result["fields"].items():
+            console.print(f"  {name:<16} {field['value']}  ({field['confidence']:.2f})")
+        for problem in result["problems"]:
+            console.print(f"  [yellow]{problem['code']}: {problem['message']}[/yellow]")
 
 
 @app.command()
