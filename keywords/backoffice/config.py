@@ -173,6 +173,13 @@ class Settings(BaseSettings):
     )
     journal_imap_folder: str = Field("INBOX", description="Folder of the journal mailbox.")
 
+    # --- incoming invoices ---------------------------------------------------------
+    own_tax_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma list of our own tax IDs (NIP, INN, EU VAT); an invoice whose "
+        "buyer is not one of them goes to review. Empty means the check is off.",
+    )
+
     # --- secrets -----------------------------------------------------------------
     vault_secret: str = Field(
         "backoffice",
@@ -184,6 +191,12 @@ class Settings(BaseSettings):
     @classmethod
     def _split_lists(cls, value: Any) -> list[str]:
         return [item.lower() for item in _csv(value)]
+
+    @field_validator("own_tax_ids", mode="before")
+    @classmethod
+    def _split_tax_ids(cls, value: Any) -> list[str]:
+        # Compact form, as printed IDs are compared: "PL 526-000-12-46" -> "PL5260001246".
+        return ["".join(ch for ch in item if ch.isalnum()).upper() for item in _csv(value)]
 
     # --- derived values --------------------------------------------------------------
     @property
