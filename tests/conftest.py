@@ -112,7 +112,7 @@ def imap_settings(
     make_settings: Callable[..., Settings], test_servers: TestServers
 ) -> Callable[..., Settings]:
     """Factory: ``imap_settings(box, **overrides)`` -> Settings reading ``box`` over plain
-    IMAP. For IMAPS pass imap_security="ssl", imap_port=imaps_port, smtp_ca_file=ca_file."""
+    IMAP. For IMAPS pass imap_security="ssl", imap_port=imaps_port, tls_ca_file=ca_file."""
 
     def make(box: TestMailbox, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -134,7 +134,7 @@ def smtp_settings(
     make_settings: Callable[..., Settings], test_servers: TestServers
 ) -> Callable[..., Settings]:
     """Factory: ``smtp_settings(**overrides)`` -> Settings sending through the test SMTP
-    (plain port, no AUTH). For TLS pass smtp_port/smtp_security and smtp_ca_file=ca_file."""
+    (plain port, no AUTH). For TLS pass smtp_port/smtp_security and tls_ca_file=ca_file."""
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from mailbox import Maildir
 from pathlib import Path
 
@@ -154,3 +155,85 @@ def test_imap_bad_input_does_not_stop_intake(mailbox, imap_settings) -> None:
     assert report.seen == box.count("Processed")
     assert box.count("INBOX") == 0
     assert _count(store, Message, Message.subject == "Faktura VAT FV/0099/11/2026") == 1
+
+
+@pytest.mark.imap
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_imap_over_tls_with_a_private_ca(mailbox, imap_settings, test_servers, security) -> None:
+    box = mailbox(f"tls-{security}")
+    box.append(invoice_mail(1))
+    port = test_servers.imaps_port if security == "ssl" else test_servers.imap_port
+    settings = imap_settings(
+        box, imap_security=security, imap_port=port, tls_ca_file=test_servers.ca_file
+    )
+    report = run_intake(open_store(settings), settings)
+    assert report.stored == 1
+
+
+@pytest.mark.imap
+def test_imap_tls_refuses_an_untrusted_server(mailbox, imap_settings, test_servers) -> None:
+    from backoffice.errors import ApplicationError
+
+    box = mailbox("untrusted")
+    settings = imap_settings(box, imap_security="ssl", imap_port=test_servers.imaps_port)
+    with pytest.raises(ApplicationError, match="IMAP") as caught:
+        run_intake(open_store(settings), settings)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.imap
+def test_a_new_uidvalidity_does_not_store_anything_twice(mailbox, imap_settings) -> None:
+    box = mailbox("uidvalidity")
+    for n in range(5):
+        box.append(invoice_mail(n))
+    settings = imap_settings(box, imap_processed_folder="")  # flag mode: mail stays put
+    store = open_store(settings)
+    assert run_intake(store, settings).stored == 5
+    # The server rebuilds its index: every UID is new and our keywords are gone.
+    box.set_uidvalidity("INBOX", box.uidvalidity("INBOX") + 1000)
+    with box.client() as client:
+        client.select_folder("INBOX")
+        client.remove_flags(client.search("ALL"), [settings.imap_processed_flag])
+    report = run_intake(store, settings)
+    assert (report.seen, report.duplicates, report.stored) == (5, 5, 0)
+    assert _count(store, Message) == 5
+    assert all(settings.imap_processed_flag in f for f in box.flags("INBOX").values())
+
+
+@pytest.mark.imap
+def test_max_age_leaves_old_mail_alone(mailbox, imap_settings) -> None:
+    from email import message_from_bytes
+    from email.utils import format_datetime
+
+    box = mailbox("age")
+    old = message_from_bytes(invoice_mail(1))
+    del old["Date"]
+    old["Date"] = format_datetime(datetime(2020, 1, 2, tzinfo=UTC))
+    with box.client() as client:
+        client.append("INBOX", old.as_bytes(), msg_time=datetime(2020, 1, 2, tzinfo=UTC))
+    box.append(invoice_mail(2))
+    settings = imap_settings(box, mail_max_age_days=30)
+    report = run_intake(open_store(settings), settings)
+    assert (report.seen, report.stored) == (1, 1)
+    assert box.count("INBOX") == 1  # the old one is still there, untouched
+
+
+@pytest.mark.imap
+def test_oversized_attachment_and_message_are_recorded_not_stored(mailbox, imap_settings) -> None:
+    box = mailbox("big")
+    box.append(invoice_mail(1, attachment=b"%PDF-1.4\n" + b"0" * 200_000))
+    box.append(invoice_mail(2, attachment=b"%PDF-1.4\n" + b"1" * 2_000_000))
+    settings = imap_settings(box, max_attachment_bytes=100_000, max_message_bytes=1_000_000)
+    store = open_store(settings)
+    report = run_intake(store, settings)
+    assert report.seen == 2
+    with store.session() as session:
+        first = session.scalar(select(Message).where(Message.message_id.contains("fv-0001")))
+        second = session.scalar(select(Message).where(Message.message_id.contains("fv-0002")))
+        assert first.status == "stored"
+        assert [(d.status, d.reason_code) for d in first.documents] == [
+            ("rejected", "ATTACHMENT_TOO_LARGE")
+        ]
+        assert (second.status, second.reason_code) == ("rejected", "MESSAGE_TOO_LARGE")
+        assert second.raw_size < 100_000  # only the header was fetched and kept
+    assert box.count("Processed") == 2

@@ -150,7 +150,7 @@ def test_starttls_with_auth_and_private_ca(test_servers, smtp_settings, store_fo
         smtp_security="starttls",
         smtp_user="robot",
         smtp_password=SecretStr(test_servers.password),
-        smtp_ca_file=test_servers.ca_file,
+        tls_ca_file=test_servers.ca_file,
     )
     store = store_for(settings)
     enqueue(store, settings, key="tls", to=[inbox.user], subject="STARTTLS", body_text="ok")
@@ -166,7 +166,7 @@ def test_implicit_tls_with_auth(test_servers, smtp_settings, store_for, mailbox)
         smtp_security="ssl",
         smtp_user="robot",
         smtp_password=SecretStr(test_servers.password),
-        smtp_ca_file=test_servers.ca_file,
+        tls_ca_file=test_servers.ca_file,
     )
     store = store_for(settings)
     enqueue(store, settings, key="ssl", to=[inbox.user], subject="SMTPS", body_text="ok")
@@ -207,7 +207,7 @@ def test_wrong_password_is_transient_and_never_shown(
         smtp_security="ssl",
         smtp_user="robot",
         smtp_password=SecretStr("wrong-Pa55word-xyz"),
-        smtp_ca_file=test_servers.ca_file,
+        tls_ca_file=test_servers.ca_file,
     )
     store = store_for(settings)
     row = enqueue(store, settings, key="badpw", to=["x@example.test"], subject="S", body_text="B")

@@ -149,7 +149,7 @@ class Settings(BaseSettings):
         None, description="Fallback SMTP password (secret)."
     )
     smtp_timeout: float = Field(60.0, description="SMTP socket timeout in seconds.")
-    smtp_ca_file: Path | None = Field(
+    tls_ca_file: Path | None = Field(
         None, description="Extra CA bundle to trust for SMTP and IMAP TLS (private CAs)."
     )
     outbox_max_attempts: int = Field(
@@ -240,7 +240,7 @@ class Settings(BaseSettings):
             oauth2_token=self.imap_oauth2_token,
             folder=folder or self.imap_folder,
             timeout=self.imap_timeout,
-            ca_file=self.smtp_ca_file,
+            ca_file=self.tls_ca_file,
         )
 
     def smtp_servers(self) -> list[SmtpServer]:
@@ -261,7 +261,7 @@ class Settings(BaseSettings):
                     user=getattr(self, f"{prefix}_user"),
                     password=getattr(self, f"{prefix}_password"),
                     timeout=self.smtp_timeout,
-                    ca_file=self.smtp_ca_file,
+                    ca_file=self.tls_ca_file,
                 )
             )
         return servers
