@@ -15,10 +15,11 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
@@ -35,7 +36,7 @@ CRL_URL = "http://127.0.0.1:9/test.crl"
 class Identity:
     """A key and its certificate, plus the chain up to (and including) its root."""
 
-    key: ec.EllipticCurvePrivateKey
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
     cert: x509.Certificate
     chain: tuple[x509.Certificate, ...] = field(default=())
 
@@ -119,10 +120,19 @@ def make_signer(
     organization_identifier: str | None = None,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
+    time_stamping: bool = False,
 ) -> Identity:
-    """An end-entity signing certificate (non-repudiation, CRL distribution point declared)."""
+    """An end-entity signing certificate (non-repudiation, CRL distribution point declared).
+
+    ``time_stamping`` makes it a TSA certificate (critical timeStamping extended key usage)
+    with an RSA key, since pyHanko's in-process time stamper signs with RSA only.
+    """
     now = datetime.now(UTC)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if time_stamping
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     extra = {"country": "PL"}
     if serial_number:
         extra["serial_number"] = serial_number
@@ -169,6 +179,10 @@ def make_signer(
             critical=False,
         )
     )
+    if time_stamping:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+        )
     if email:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False
@@ -218,8 +232,7 @@ def make_pdf(lines: list[str], *, pages: int = 1, encrypt: str | None = None) ->
     return out.getvalue()
 
 
-def simple_signer(identity: Identity) -> signers.SimpleSigner:
-    """A pyHanko signer over the generated key, embedding its chain."""
+def _asn1(identity: Identity) -> tuple[asn1_keys.PrivateKeyInfo, list[asn1_x509.Certificate]]:
     key_der = identity.key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -229,15 +242,38 @@ def simple_signer(identity: Identity) -> signers.SimpleSigner:
         asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
         for c in identity.chain
     ]
+    return asn1_keys.PrivateKeyInfo.load(key_der), chain
+
+
+def simple_signer(identity: Identity) -> signers.SimpleSigner:
+    """A pyHanko signer over the generated key, embedding its chain."""
+    key, chain = _asn1(identity)
     return signers.SimpleSigner(
         signing_cert=chain[0],
-        signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
+        signing_key=key,
         cert_registry=SimpleCertificateStore.from_certs(chain),
     )
 
 
-def sign_pdf(pdf: bytes, identity: Identity, *, field_name: str = "Signature1") -> bytes:
-    """Sign ``pdf`` (PAdES baseline, incremental update) as ``identity``."""
+def time_stamper(tsa: Identity, at: datetime | None = None) -> DummyTimeStamper:
+    """An in-process RFC 3161 time stamping authority (pyHanko's, no network), fixed at ``at``."""
+    key, chain = _asn1(tsa)
+    return DummyTimeStamper(
+        tsa_cert=chain[0],
+        tsa_key=key,
+        certs_to_embed=SimpleCertificateStore.from_certs(chain),
+        fixed_dt=at,
+    )
+
+
+def sign_pdf(
+    pdf: bytes,
+    identity: Identity,
+    *,
+    field_name: str = "Signature1",
+    timestamper: DummyTimeStamper | None = None,
+) -> bytes:
+    """Sign ``pdf`` (PAdES baseline, incremental update) as ``identity``, optionally timestamped."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     metadata = signers.PdfSignatureMetadata(
         field_name=field_name,
@@ -245,9 +281,18 @@ def sign_pdf(pdf: bytes, identity: Identity, *, field_name: str = "Signature1") 
         md_algorithm="sha256",
     )
     out = io.BytesIO()
-    signers.PdfSigner(metadata, signer=simple_signer(identity)).sign_pdf(
+    signers.PdfSigner(metadata, signer=simple_signer(identity), timestamper=timestamper).sign_pdf(
         writer,
         output=out,
         existing_fields_only=False,
+    )
+    return out.getvalue()
+
+
+def add_document_timestamp(pdf: bytes, timestamper: DummyTimeStamper) -> bytes:
+    """Append a PAdES document timestamp (/DocTimeStamp), as LTA maintenance does."""
+    out = io.BytesIO()
+    signers.PdfTimeStamper(timestamper).timestamp_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False), "sha256", output=out
     )
     return out.getvalue()

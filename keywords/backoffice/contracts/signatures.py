@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -30,10 +30,12 @@ from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification
 from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import (
+    DocumentTimestampStatus,
     EmbeddedPdfSignature,
     PdfSignatureStatus,
     SignatureCoverageLevel,
     validate_pdf_signature,
+    validate_pdf_timestamp,
 )
 from pyhanko_certvalidator import ValidationContext
 
@@ -60,7 +62,6 @@ CERT_NOT_YET_VALID = "CERT_NOT_YET_VALID"
 CERT_REVOKED = "CERT_REVOKED"
 REVOCATION_UNKNOWN = "REVOCATION_UNKNOWN"
 ADDED_AFTER_SIGNING = "ADDED_AFTER_SIGNING"
-TIMESTAMP_NOT_CHECKED = "TIMESTAMP_NOT_CHECKED"
 
 BLOCKING = frozenset(
     {
@@ -148,6 +149,9 @@ class SignatureVerdict:
     signing_time: datetime | None
     problems: tuple[Problem, ...] = ()
     certificate: x509.Certificate | None = None
+    #: "timestamp" for a document timestamp (/DocTimeStamp): checked like a signature, but
+    #: it proves when, not who, so it never makes a document "signed" on its own.
+    kind: Literal["signature", "timestamp"] = "signature"
 
     @property
     def valid(self) -> bool:
@@ -184,8 +188,8 @@ class SignatureReport:
 
     @property
     def signed(self) -> bool:
-        """At least one filled signature field (even a malformed one)."""
-        return bool(self.signatures)
+        """At least one filled signature field (even a malformed one), timestamps aside."""
+        return any(s.kind == "signature" for s in self.signatures)
 
     @property
     def valid(self) -> bool:
@@ -271,7 +275,7 @@ def verify_signatures(
             problems=(Problem(NO_SIGNATURE, "the document carries no digital signature"),)
         )
 
-    verdicts = [
+    verdicts = tuple(
         _verify_field(
             reader,
             name,
@@ -283,8 +287,13 @@ def verify_signatures(
             fetch=fetch_revocation,
         )
         for name, _value, sig_field in fields
-    ]
-    return SignatureReport(signatures=tuple(verdicts))
+    )
+    if not any(v.kind == "signature" for v in verdicts):
+        return SignatureReport(
+            signatures=verdicts,
+            problems=(Problem(NO_SIGNATURE, "the document carries only timestamps, no signature"),),
+        )
+    return SignatureReport(signatures=verdicts)
 
 
 def signer_matches(
@@ -359,18 +368,21 @@ def _verify_field(
         certificate = x509.load_der_x509_certificate(embedded.signer_cert.dump())
     except Exception as exc:
         return malformed(f"signature {name!r} has no readable signer certificate: {exc}")
-    if embedded.sig_object_type != "/Sig":
-        # A document timestamp (/DocTimeStamp) is LTV maintenance, not someone's signature.
-        return SignatureVerdict(
-            field=name,
-            signer=_subject(certificate),
-            intact=True,
-            trusted=True,
-            covers_whole_document=True,
-            modified_after_signing=False,
-            signing_time=None,
-            problems=(Problem(TIMESTAMP_NOT_CHECKED, "a document timestamp, not checked"),),
-            certificate=certificate,
+    kind: Literal["signature", "timestamp"] = (
+        "timestamp" if embedded.sig_object_type == "/DocTimeStamp" else "signature"
+    )
+    mode = _LEGACY_REVOCATION_MODE[revocation]
+    gaps: list[Problem] = []
+    if mode == "hard-fail" and not crls and not fetch:
+        # Nothing to check revocation against: certvalidator refuses such a context, but the
+        # rest of the verdict is still worth having, so check without revocation and fail closed.
+        mode = "none"
+        gaps.append(
+            Problem(
+                REVOCATION_UNKNOWN,
+                f"signature {name!r}: hard revocation checking needs CRLs or fetching; "
+                "the revocation status is unknown",
+            )
         )
     try:
         context = ValidationContext(
@@ -378,35 +390,26 @@ def _verify_field(
             moment=at,
             allow_fetching=fetch,
             crls=list(crls) or None,
-            revocation_mode=_LEGACY_REVOCATION_MODE[revocation],
+            revocation_mode=mode,
         )
-    except ValueError as exc:
-        # "hard" with neither CRLs nor fetching: revocation cannot be checked, so fail closed.
-        return SignatureVerdict(
-            field=name,
-            signer=_subject(certificate),
-            intact=False,
-            trusted=False,
-            covers_whole_document=False,
-            modified_after_signing=False,
-            signing_time=embedded.self_reported_timestamp,
-            problems=(
-                Problem(
-                    REVOCATION_UNKNOWN,
-                    f"signature {name!r}: revocation status cannot be checked ({exc})",
-                ),
-            ),
-            certificate=certificate,
+        status: PdfSignatureStatus | DocumentTimestampStatus = (
+            validate_pdf_timestamp(embedded, context)
+            if kind == "timestamp"
+            else validate_pdf_signature(embedded, context)
         )
-    try:
-        status = validate_pdf_signature(embedded, context)
     except Exception as exc:
         return malformed(f"signature {name!r} cannot be checked: {exc}", certificate)
-    return _verdict(name, status, certificate)
+    verdict = _verdict(name, status, certificate, kind)
+    if gaps:
+        verdict = replace(verdict, trusted=False, problems=verdict.problems + tuple(gaps))
+    return verdict
 
 
 def _verdict(
-    name: str, status: PdfSignatureStatus, certificate: x509.Certificate
+    name: str,
+    status: PdfSignatureStatus | DocumentTimestampStatus,
+    certificate: x509.Certificate,
+    kind: Literal["signature", "timestamp"],
 ) -> SignatureVerdict:
     problems: list[Problem] = []
     if not status.intact:
@@ -483,13 +486,15 @@ def _verdict(
         signing_time=_signing_time(status),
         problems=tuple(problems),
         certificate=certificate,
+        kind=kind,
     )
 
 
-def _trust_problem(name: str, status: PdfSignatureStatus) -> Problem:
+def _trust_problem(name: str, status: PdfSignatureStatus | DocumentTimestampStatus) -> Problem:
     indic = status.trust_problem_indic
     horizon = status.error_time_horizon
     when = f" on {horizon.isoformat()}" if horizon else ""
+    details = status.revocation_details
     if status.revoked or indic in (
         AdESFailure.REVOKED,
         AdESIndeterminate.REVOKED_NO_POE,
@@ -497,7 +502,7 @@ def _trust_problem(name: str, status: PdfSignatureStatus) -> Problem:
     ):
         whose = (
             "a CA certificate in the chain"
-            if status.revocation_details and status.revocation_details.ca_revoked
+            if details and details.ca_revoked
             else "the signer's certificate"
         )
         return Problem(CERT_REVOKED, f"signature {name!r}: {whose} was revoked{when}")
@@ -519,7 +524,9 @@ def _trust_problem(name: str, status: PdfSignatureStatus) -> Problem:
     )
 
 
-def _signing_time(status: PdfSignatureStatus) -> datetime | None:
+def _signing_time(status: PdfSignatureStatus | DocumentTimestampStatus) -> datetime | None:
+    if isinstance(status, DocumentTimestampStatus):
+        return status.timestamp
     # A trusted timestamp token proves the time; otherwise the signer's own claim is all we have.
     token = status.timestamp_validity
     if token is not None and token.intact and token.valid and token.trusted:
