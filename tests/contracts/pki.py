@@ -10,6 +10,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -215,8 +216,8 @@ def make_crl(ca: Identity, revoked: list[Identity]) -> bytes:
     return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
-def make_pdf(lines: list[str], *, pages: int = 1, encrypt: str | None = None) -> bytes:
-    """A text PDF (DejaVu, so Polish and Russian print), optionally user-password encrypted."""
+def make_pdf(lines: list[str], *, pages: int = 1, encrypt: Any = None) -> bytes:
+    """A text PDF (DejaVu, so Polish and Russian print); ``encrypt`` as reportlab takes it."""
     if "DejaVu" not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(TTFont("DejaVu", str(FONT_PATH)))
     out = io.BytesIO()

@@ -271,6 +271,14 @@ def test_encrypted_pdf(world: World) -> None:
     assert not report.valid
 
 
+def test_pdf_encrypted_with_an_empty_user_password_is_opened(world: World) -> None:
+    # Owner-password-only PDFs open for everybody, so they are checked, not refused.
+    from reportlab.lib.pdfencrypt import StandardEncryption
+
+    data = pki.make_pdf(CONTRACT_TEXT, encrypt=StandardEncryption("", ownerPassword="owner"))
+    assert [p.code for p in verify(world, data).problems] == ["NO_SIGNATURE"]
+
+
 @pytest.mark.parametrize(
     ("data", "code"),
     [

@@ -247,7 +247,9 @@ def verify_signatures(
             path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
         )
     except OSError as exc:
-        return SignatureReport(problems=(Problem(FILE_UNREADABLE, f"cannot read the file: {exc}"),))
+        return SignatureReport(
+            problems=(Problem(FILE_UNREADABLE, f"cannot read the file: {_reason(exc)}"),)
+        )
     if b"%PDF-" not in data[:_HEADER_WINDOW]:
         return SignatureReport(problems=(Problem(NOT_A_PDF, _not_a_pdf_message(data)),))
 
@@ -268,7 +270,7 @@ def verify_signatures(
     except Exception as exc:
         logger.info("unreadable PDF structure", exc_info=exc)
         return SignatureReport(
-            problems=(Problem(PDF_DAMAGED, f"the PDF structure cannot be read: {exc}"),)
+            problems=(Problem(PDF_DAMAGED, f"the PDF structure cannot be read: {_reason(exc)}"),)
         )
     if not fields:
         return SignatureReport(
@@ -363,11 +365,11 @@ def _verify_field(
     # The signature dictionary and its CMS blob come from the sender: anything can be in
     # there, and asn1crypto/pyHanko fail with many exception types on garbage.
     except Exception as exc:
-        return malformed(f"signature {name!r} cannot be read: {exc}")
+        return malformed(f"signature {name!r} cannot be read: {_reason(exc)}")
     try:
         certificate = x509.load_der_x509_certificate(embedded.signer_cert.dump())
     except Exception as exc:
-        return malformed(f"signature {name!r} has no readable signer certificate: {exc}")
+        return malformed(f"signature {name!r} has no readable signer certificate: {_reason(exc)}")
     kind: Literal["signature", "timestamp"] = (
         "timestamp" if embedded.sig_object_type == "/DocTimeStamp" else "signature"
     )
@@ -398,7 +400,7 @@ def _verify_field(
             else validate_pdf_signature(embedded, context)
         )
     except Exception as exc:
-        return malformed(f"signature {name!r} cannot be checked: {exc}", certificate)
+        return malformed(f"signature {name!r} cannot be checked: {_reason(exc)}", certificate)
     verdict = _verdict(name, status, certificate, kind)
     if gaps:
         verdict = replace(verdict, trusted=False, problems=verdict.problems + tuple(gaps))
@@ -555,7 +557,9 @@ def _load_trust_roots(trust_roots: Sequence[Path | bytes]) -> list[asn1_x509.Cer
             )
         except (OSError, ValueError) as exc:
             label = root if isinstance(root, Path | str) else "<bytes>"
-            raise TrustRootError(f"trust root {label} is not a certificate: {exc}") from exc
+            raise TrustRootError(
+                f"trust root {label} is not a certificate: {_reason(exc)}"
+            ) from exc
         roots += [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in certs]
     return roots
 
@@ -572,6 +576,12 @@ def _not_a_pdf_message(data: bytes) -> str:
         return "the file is empty, not a PDF"
     kind = next((k for magic, k in kinds.items() if data.startswith(magic)), None)
     return f"the file is {kind}, not a signed PDF" if kind else "the file is not a PDF"
+
+
+def _reason(exc: BaseException) -> str:
+    # Library messages on garbage can quote kilobytes of it; a person needs the first words.
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _subject(cert: x509.Certificate) -> str:
