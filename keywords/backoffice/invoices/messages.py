@@ -242,6 +242,7 @@ RULE_FAILED = Template(
     en="The rule {rule} could not be checked: {error}",
 )
 
+# Polish continues the greeting's sentence in lower case; Russian and English start anew.
 # --- the correction email --------------------------------------------------------------------
 
 CORRECTION_SUBJECT = Template(
@@ -253,16 +254,16 @@ CORRECTION_GREETING = Texts("Dzień dobry,", "Здравствуйте!", "Hello
 CORRECTION_INTRO = Template(
     pl="dziękujemy za fakturę {number} z dnia {date}. Zanim będziemy mogli ją przyjąć, "
     "prosimy o poprawienie następujących rzeczy:",
-    ru="благодарим за счёт {number} от {date}. Прежде чем мы сможем его принять, просим "
+    ru="Благодарим за счёт {number} от {date}. Прежде чем мы сможем его принять, просим "
     "исправить следующее:",
-    en="thank you for invoice {number} of {date}. Before we can accept it, please correct "
+    en="Thank you for invoice {number} of {date}. Before we can accept it, please correct "
     "the following:",
 )
 CORRECTION_INTRO_UNDATED = Template(
     pl="dziękujemy za fakturę {number}. Zanim będziemy mogli ją przyjąć, prosimy o "
     "poprawienie następujących rzeczy:",
-    ru="благодарим за счёт {number}. Прежде чем мы сможем его принять, просим исправить следующее:",
-    en="thank you for invoice {number}. Before we can accept it, please correct the following:",
+    ru="Благодарим за счёт {number}. Прежде чем мы сможем его принять, просим исправить следующее:",
+    en="Thank you for invoice {number}. Before we can accept it, please correct the following:",
 )
 CORRECTION_REQUEST = Texts(
     "Prosimy o przesłanie poprawionej faktury (lub faktury korygującej) w odpowiedzi na tę "
