@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -164,27 +165,12 @@ def enqueue(
 
     Raises ``InvalidOutgoingMail`` (a ``BusinessError``) when the mail cannot be built.
     """
-    if session is not None:
+    # The caller's transaction when given (the mail exists exactly when its change
+    # commits), else our own, committed on return.
+    unit = nullcontext(session) if session is not None else store.session()
+    with unit as active:
         return _enqueue(
-            session,
-            store,
-            settings,
-            key=key,
-            to=to,
-            subject=subject,
-            body_text=body_text,
-            body_html=body_html,
-            cc=cc,
-            in_reply_to=in_reply_to,
-            references=references,
-            attachments=attachments,
-            language=language,
-            subject_type=subject_type,
-            subject_ref=subject_ref,
-        )
-    with store.session() as own:
-        return _enqueue(
-            own,
+            active,
             store,
             settings,
             key=key,
