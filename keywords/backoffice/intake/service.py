@@ -23,6 +23,7 @@ from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from backoffice.config import Settings
 from backoffice.errors import ApplicationError
@@ -225,8 +226,8 @@ def _documents(store: Store, parsed: ParsedMessage) -> list[Document]:
     return documents
 
 
-def _review_items(session: object, message: Message, *, rejected: bool) -> None:
-    add = session.add  # type: ignore[attr-defined]
+def _review_items(session: Session, message: Message, *, rejected: bool) -> None:
+    add = session.add
     evidence = {"sender": message.sender, "subject": message.subject, "raw": message.raw_path}
     if rejected:
         add(
