@@ -28,6 +28,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+FONT_NAME = "ContractTestSans"
 #: Declared in signer certificates so "soft"/"hard" revocation modes look for a CRL; the
 #: tests hand the CRL in directly and never fetch (port 9 is discard: nothing answers).
 CRL_URL = "http://127.0.0.1:9/test.crl"
@@ -218,12 +219,14 @@ def make_crl(ca: Identity, revoked: list[Identity]) -> bytes:
 
 def make_pdf(lines: list[str], *, pages: int = 1, encrypt: Any = None) -> bytes:
     """A text PDF (DejaVu, so Polish and Russian print); ``encrypt`` as reportlab takes it."""
-    if "DejaVu" not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont("DejaVu", str(FONT_PATH)))
+    # Our own font name: the invoice corpus registers "DejaVu" together with its bold face
+    # and takes the name as proof that both are there.
+    if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont(FONT_NAME, str(FONT_PATH)))
     out = io.BytesIO()
     pdf = canvas.Canvas(out, pagesize=A4, encrypt=encrypt, invariant=True)
     for page in range(pages):
-        pdf.setFont("DejaVu", 11)
+        pdf.setFont(FONT_NAME, 11)
         y = 800
         for line in [*lines, f"Page {page + 1} of {pages}"]:
             pdf.drawString(60, y, line)
