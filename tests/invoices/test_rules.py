@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from backoffice.invoices import corpus, extract
 from backoffice.invoices.messages import LANGUAGES
-from backoffice.invoices.model import ExtractionResult
+from backoffice.invoices.model import ExtractionResult, Source
 from backoffice.invoices.rules import (
     RULES,
     EarlierInvoice,
@@ -380,3 +380,18 @@ def test_every_message_is_written_in_every_language(tmp_path: Path) -> None:
         assert "{" not in "".join(texts)
         assert finding.message("de") == finding.message("en")
         assert finding.to_json()["messages"] == dict(zip(LANGUAGES, texts, strict=True))
+
+
+def test_what_ocr_read_is_checked_by_a_person_first(tmp_path: Path) -> None:
+    # A scan's digit may be misread: the sender is not asked to fix what we may have misread.
+    invoice = _as(_NetNotLineSum, make())
+    invoice.seller.tax_id = corpus.make_nip(random.Random(3), valid=False)
+    result = read_pdf(tmp_path, invoice)
+    by_text = [(f.code, f.severity) for f in run_rules(result, CONTEXT)]
+    assert by_text == [("SELLER_TAX_ID_CHECKSUM", "fixable"), ("TOTALS_MISMATCH", "fixable")]
+    result.fields = {
+        name: dataclasses.replace(value, source=Source.OCR) for name, value in result.fields.items()
+    }
+    result.source = Source.OCR
+    by_ocr = [(f.code, f.severity) for f in run_rules(result, CONTEXT)]
+    assert by_ocr == [("SELLER_TAX_ID_CHECKSUM", "review"), ("TOTALS_MISMATCH", "review")]

@@ -9,7 +9,8 @@ so every rule is tested on a real document without a database.
 Each ``Finding`` has a severity that drives the decision (``decide.py``):
 
 - ``fixable``: the sender made a mistake they can correct (a wrong check digit, totals that
-  do not add up); the sender is asked for a corrected invoice;
+  do not add up); the sender is asked for a corrected invoice. The same finding on values
+  read by OCR is ``review``: a misreading is as likely, so a person looks first;
 - ``review``: a person must look (a changed bank account, a duplicate, an uncertain reading);
   never answered automatically;
 - ``info``: worth recording, changes nothing.
@@ -78,6 +79,8 @@ FUTURE_DATE_TOLERANCE = dt.timedelta(days=1)
 # ust. 7); a later supply date is taken for a typo.
 MAX_SUPPLY_AFTER_ISSUE = dt.timedelta(days=60)
 TAX_ID_FIELDS = ("seller_tax_id", "buyer_tax_id")
+# The line items, named like a field where a finding is about them.
+LINES = "lines"
 COUNTRY_PREFIX_LENGTH = 2
 
 
@@ -225,7 +228,7 @@ def _tax_id_checksum(role: str, code: str) -> Check:
         yield Finding(
             code,
             name,
-            FIXABLE,
+            _fixable(result, name),
             shown,
             M.TAX_ID_CHECKSUM.render(
                 scheme=M.SCHEME_NAMES[scheme], value=shown, role=M.ROLE_NAMES[role]
@@ -242,10 +245,25 @@ def check_iban(result: ExtractionResult, context: RuleContext) -> Iterable[Findi
     if raw is None or iban_is_valid(_compact_iban(raw)):
         return
     shown = M.format_iban(raw)
-    yield Finding("IBAN_CHECKSUM", "iban", FIXABLE, shown, M.IBAN_CHECKSUM.render(value=shown))
+    yield Finding(
+        "IBAN_CHECKSUM",
+        "iban",
+        _fixable(result, "iban"),
+        shown,
+        M.IBAN_CHECKSUM.render(value=shown),
+    )
 
 
 # --- arithmetic -----------------------------------------------------------------------------
+
+
+def _fixable(result: ExtractionResult, *names: str) -> Severity:
+    """FIXABLE, unless a value involved was read by OCR: a misread digit is then as likely
+    as the sender's mistake, and a person looks before the sender is asked to correct it."""
+    sources = {result.fields[name].source for name in names if name in result.fields}
+    if LINES in names and result.lines:
+        sources.add(result.source)
+    return REVIEW if Source.OCR in sources else FIXABLE
 
 
 def _tolerance(items: int) -> Decimal:
@@ -268,11 +286,12 @@ def check_totals(result: ExtractionResult, context: RuleContext) -> Iterable[Fin
             yield Finding(
                 "TOTALS_MISMATCH",
                 "total_gross",
-                FIXABLE,
+                _fixable(result, "total_net", "total_tax", "total_gross"),
                 str(gross),
                 M.NET_PLUS_TAX.render(net=net, tax=tax, expected=expected, gross=gross),
             )
-    yield from _check_breakdown(breakdown, net, tax, len(lines))
+    severity = _fixable(result, "tax_breakdown", "total_net", "total_tax")
+    yield from _check_breakdown(breakdown, net, tax, len(lines), severity)
     line_nets = [line.net for line in lines]
     # Credit notes list lines before and after the correction: their sum means nothing.
     if (
@@ -285,15 +304,19 @@ def check_totals(result: ExtractionResult, context: RuleContext) -> Iterable[Fin
         if abs(expected - net) > _tolerance(len(line_nets)):
             yield Finding(
                 "TOTALS_MISMATCH",
-                "lines",
-                FIXABLE,
+                LINES,
+                _fixable(result, "total_net", LINES),
                 str(expected),
                 M.LINES_SUM.render(expected=expected, net=net),
             )
 
 
 def _check_breakdown(
-    breakdown: Sequence[TaxRate], net: Decimal | None, tax: Decimal | None, lines: int
+    breakdown: Sequence[TaxRate],
+    net: Decimal | None,
+    tax: Decimal | None,
+    lines: int,
+    severity: Severity,
 ) -> Iterable[Finding]:
     if not breakdown:
         return
@@ -309,7 +332,7 @@ def _check_breakdown(
             yield Finding(
                 "TOTALS_MISMATCH",
                 "tax_breakdown",
-                FIXABLE,
+                severity,
                 str(expected),
                 M.BREAKDOWN_SUM.render(expected=expected, what=what, total=total),
             )
@@ -322,7 +345,7 @@ def _check_breakdown(
             yield Finding(
                 "TOTALS_MISMATCH",
                 "tax_breakdown",
-                FIXABLE,
+                severity,
                 str(row.tax),
                 M.RATE_TAX.render(
                     rate=_rate_text(rate), net=row.net, expected=expected, tax=row.tax
@@ -439,7 +462,7 @@ def check_vat_rates(result: ExtractionResult, context: RuleContext) -> Iterable[
         yield Finding(
             "VAT_RATE_INVALID",
             "tax_breakdown",
-            FIXABLE,
+            _fixable(result, "tax_breakdown", LINES),
             shown,
             M.VAT_RATE_INVALID.render(
                 rate=shown, country=country or "", date=day or context.current_date
@@ -461,7 +484,7 @@ def check_dates(result: ExtractionResult, context: RuleContext) -> Iterable[Find
         yield Finding(
             "DATE_ORDER",
             "due_date",
-            FIXABLE,
+            _fixable(result, "issue_date", "due_date"),
             due.isoformat(),
             M.DUE_BEFORE_ISSUE.render(due=due, issue=issue),
         )
@@ -469,7 +492,7 @@ def check_dates(result: ExtractionResult, context: RuleContext) -> Iterable[Find
         yield Finding(
             "DATE_ORDER",
             "issue_date",
-            FIXABLE,
+            _fixable(result, "issue_date"),
             issue.isoformat(),
             M.DATE_IN_FUTURE.render(name=M.field_name("issue_date"), date=issue),
         )
@@ -477,7 +500,7 @@ def check_dates(result: ExtractionResult, context: RuleContext) -> Iterable[Find
         yield Finding(
             "DATE_ORDER",
             "sale_date",
-            FIXABLE,
+            _fixable(result, "issue_date", "sale_date"),
             sale.isoformat(),
             M.SALE_AFTER_ISSUE.render(sale=sale, issue=issue, days=MAX_SUPPLY_AFTER_ISSUE.days),
         )
