@@ -613,9 +613,11 @@ class Canvas:
         from reportlab.pdfbase.ttfonts import TTFont
         from reportlab.pdfgen import canvas
 
-        if "DejaVu" not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont("DejaVu", str(FONT_PATH)))
-            pdfmetrics.registerFont(TTFont("DejaVu-Bold", str(FONT_BOLD_PATH)))
+        # Each face on its own: another module may have registered one of the names.
+        registered = pdfmetrics.getRegisteredFontNames()
+        for name, path in (("DejaVu", FONT_PATH), ("DejaVu-Bold", FONT_BOLD_PATH)):
+            if name not in registered:
+                pdfmetrics.registerFont(TTFont(name, str(path)))
         self.buffer = io.BytesIO()
         self.canvas = canvas.Canvas(self.buffer, pagesize=A4)
         self.canvas.setTitle("Invoice")
