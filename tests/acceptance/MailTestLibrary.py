@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from backoffice.config import load_settings  # noqa: E402
 from backoffice.samples import SAMPLES  # noqa: E402
-from backoffice.store import Message, open_store  # noqa: E402
+from backoffice.store import Message, ReviewItem, open_store  # noqa: E402
 
 HOST, PORT = "127.0.0.1", 10143
 PASSWORD = "secret"  # Dovecot's static test password
@@ -92,6 +92,19 @@ class MailTestLibrary:
                 query = select(func.count(Message.id))
                 if status:
                     query = query.where(Message.status == status)
+                return int(session.scalar(query))
+        finally:
+            store.dispose()
+
+    @keyword
+    def open_review_items(self, reason_code: str) -> int:
+        """How many open review items with this reason code the robot left for staff."""
+        store = open_store(load_settings(home=Path(self.home)))
+        try:
+            with store.session() as session:
+                query = select(func.count(ReviewItem.id)).where(
+                    ReviewItem.reason_code == reason_code, ReviewItem.status == "open"
+                )
                 return int(session.scalar(query))
         finally:
             store.dispose()
