@@ -8,13 +8,15 @@ BIN := $(VENV)/bin
 ROBOT := $(BIN)/robot --pythonpath keywords --outputdir output
 export PYTHONPATH := $(CURDIR)/keywords
 
-.PHONY: help setup system run test test-setup servers pytest acceptance dryrun lint format bench clean
+.PHONY: help setup system run test test-setup servers pytest acceptance dryrun lint format bench corpus accuracy clean
 
 help:
 	@echo "make run    set up and run the robots on the bundled sample mailbox"
 	@echo "make test   set up (with the test servers) and run every test"
 	@echo "make lint   ruff and Robocop, check only"
 	@echo "make bench  benchmarks, each printed as a ratio against a same-run baseline"
+	@echo "make corpus    generate the labelled invoice corpus in var/corpus"
+	@echo "make accuracy  per-field extraction accuracy over that corpus"
 
 system:
 	@bash scripts/install-system.sh
@@ -63,6 +65,12 @@ format: setup
 
 bench: test-setup
 	$(BIN)/python -m bench
+
+corpus: setup
+	$(BIN)/python bench/corpus/generate.py --out var/corpus
+
+accuracy: corpus
+	$(BIN)/python bench/accuracy.py --corpus var/corpus
 
 clean:
 	rm -rf output var .pytest_cache
