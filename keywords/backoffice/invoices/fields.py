@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from backoffice.invoices import labels as L
 from backoffice.invoices.dates import find_dates
@@ -141,6 +142,19 @@ def _overlaps(a: Segment, b: Segment) -> bool:
     return min(a.box[2], b.box[2]) - max(a.box[0], b.box[0]) > 0
 
 
+def _first_hit(
+    shape: Callable[[str], list[Any]],
+    candidates: Iterable[tuple[Line, Segment]],
+    place: float,
+) -> Hit | None:
+    """The first (line, segment) whose text has the value's shape, as a hit at ``place``."""
+    for line, segment in candidates:
+        found = shape(segment.text)
+        if found:
+            return Hit(found[0][0], _with_ocr(place, line, segment), line, segment)
+    return None
+
+
 def _with_ocr(confidence: float, line: Line, segment: Segment) -> float:
     # OCR word confidence lowers the field's confidence; text-layer segments are 1.0.
     return round(confidence * min(1.0, 0.4 + segment.confidence * 0.65), 3)
@@ -169,31 +183,12 @@ def find_near_label(
                 if rest.strip(" :.-—–#№\t"):
                     # The label is followed by other words in its cell: not a label of a value.
                     continue
-                for next_segment in line.segments[seg_index + 1 : seg_index + 3]:
-                    found = shape(next_segment.text)
-                    if found:
-                        hits.append(
-                            Hit(
-                                found[0][0],
-                                _with_ocr(SAME_LINE, line, next_segment),
-                                line,
-                                next_segment,
-                            )
-                        )
-                        break
-                else:
-                    for below_line, below_segment in doc.below(index, segment, MAX_LINES_BELOW):
-                        found = shape(below_segment.text)
-                        if found:
-                            hits.append(
-                                Hit(
-                                    found[0][0],
-                                    _with_ocr(BELOW, below_line, below_segment),
-                                    below_line,
-                                    below_segment,
-                                )
-                            )
-                            break
+                same_line = ((line, nxt) for nxt in line.segments[seg_index + 1 : seg_index + 3])
+                hit = _first_hit(shape, same_line, SAME_LINE) or _first_hit(
+                    shape, doc.below(index, segment, MAX_LINES_BELOW), BELOW
+                )
+                if hit is not None:
+                    hits.append(hit)
     hits.sort(key=lambda hit: -hit.confidence)
     return hits
 
