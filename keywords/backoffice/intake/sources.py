@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from backoffice.clock import utcnow
 from backoffice.config import ImapAccount, Settings
@@ -188,6 +188,14 @@ def connect_imap(account: ImapAccount) -> IMAPClient:
             raise ConfigurationError(
                 "no IMAP password or OAuth2 token is configured", code="IMAP_NO_CREDENTIALS"
             )
+    except LoginError as exc:
+        # A refused credential needs a person (a new token or password), not a retry.
+        what = "XOAUTH2 token" if account.oauth2_token is not None else "password"
+        raise ConfigurationError(
+            f"IMAP {account.host}:{account.port} refused the {what} of {account.user} "
+            f"(wrong, expired or revoked?): {str(exc)[:200]}",
+            code="IMAP_LOGIN_FAILED",
+        ) from exc
     except (OSError, IMAPClientError) as exc:
         # The server's text may echo the user name, never the secret; keep it short.
         raise ApplicationError(
