@@ -34,6 +34,7 @@ SECRET_FIELDS = (
     "imap_oauth2_token",
     "smtp_password",
     "smtp_fallback_password",
+    "invoice_hook_token",
 )
 
 
@@ -179,6 +180,40 @@ class Settings(BaseSettings):
         description="Comma list of our own tax IDs (NIP, INN, EU VAT); an invoice whose "
         "buyer is not one of them goes to review. Empty means the check is off.",
     )
+    invoice_confidence_threshold: float = Field(
+        0.6,
+        description="A key invoice field read with less confidence than this goes to review.",
+    )
+    invoice_export_dir: Path | None = Field(
+        None,
+        description="Folder the accepted invoices are exported to (one JSON and one CSV "
+        "each); empty means HOME/export/invoices.",
+    )
+    invoice_hook: str = Field(
+        "",
+        description="Accounting-system hook called once per accepted invoice with its export "
+        "JSON: an http(s):// URL to POST to, or a command that reads the JSON on stdin. "
+        "Empty means no hook.",
+    )
+    invoice_hook_token: SecretStr | None = Field(
+        None, description="Bearer token sent with the HTTP hook (secret)."
+    )
+    invoice_hook_timeout: float = Field(
+        60.0, description="Seconds the hook may take; longer means it is in doubt, for staff."
+    )
+    invoice_hook_max_attempts: int = Field(
+        5, description="Hook attempts that surely failed before the invoice goes to staff."
+    )
+    invoice_correction_rounds: int = Field(
+        2,
+        description="Correction requests per invoice; a version still wrong after that many "
+        "goes to review.",
+    )
+    invoice_reminder_days: float = Field(
+        7.0,
+        description="Days without a corrected invoice before one reminder; as many days "
+        "after the reminder the case goes to review.",
+    )
 
     # --- secrets -----------------------------------------------------------------
     vault_secret: str = Field(
@@ -220,6 +255,11 @@ class Settings(BaseSettings):
     def resolved_outbox_dir(self) -> Path:
         """The Maildir the embedded transport delivers to."""
         return self.outbox_dir or self.home / "outbox"
+
+    @property
+    def resolved_invoice_export_dir(self) -> Path:
+        """Where accepted invoices are exported."""
+        return self.invoice_export_dir or self.home / "export" / "invoices"
 
     @property
     def resolved_worker_id(self) -> str:
