@@ -31,7 +31,8 @@ setup: system $(BIN)/.installed
 
 run: setup
 	$(ROBOT) --name "Back office" --consolewidth 100 \
-		robots/sample-mailbox.robot robots/intake.robot robots/outbox.robot robots/status.robot
+		robots/sample-mailbox.robot robots/intake.robot robots/invoices.robot robots/outbox.robot \
+		robots/status.robot
 	@$(BIN)/backoffice status
 
 test-setup: setup

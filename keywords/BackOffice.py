@@ -36,6 +36,7 @@ from backoffice.store import Store, open_store
 from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.api.exceptions import Error, Failure
+from sqlalchemy.exc import OperationalError
 
 Result = TypeVar("Result")
 
@@ -54,7 +55,7 @@ class ApplicationFailure(Error):
 
 @library(scope="GLOBAL", auto_keywords=False)
 class BackOffice:
-    """Keywords of the back-office robots: mail intake, outbox and status."""
+    """Keywords of the back-office robots: mail intake, invoices, outbox and status."""
 
     def __init__(self) -> None:
         self._settings: Settings | None = None
@@ -70,6 +71,9 @@ class BackOffice:
             raise BusinessFailure(f"BUSINESS {exc.code}: {exc}") from exc
         except ApplicationError as exc:
             raise ApplicationFailure(f"APPLICATION {exc.code}: {exc}") from exc
+        except OperationalError as exc:
+            # The database is down or locked too long: nothing is wrong with the data.
+            raise ApplicationFailure(f"APPLICATION STORE_UNAVAILABLE: {exc.orig!r}") from exc
 
     @keyword
     def open_the_back_office(self) -> None:
@@ -111,6 +115,39 @@ class BackOffice:
         from backoffice.intake.service import run_intake
 
         return self._call(lambda store, settings: run_intake(store, settings, limit=limit))
+
+    @keyword
+    def check_the_new_invoices_and_decide(self, limit: int | None = None) -> Any:
+        """Read each new invoice, check it and decide: accept, ask the sender, or review.
+
+        Accepted invoices get their export and hook recorded (made by the next keyword);
+        a correction request is queued in the outbox as a reply in the sender's thread and
+        language; anything unsure goes to staff with the evidence. ``limit`` stops after
+        that many documents. Unreadable documents do not fail the keyword: each gets its
+        reason and a review item.
+        """
+        from backoffice.invoices.service import check_new_invoices
+
+        return self._call(lambda store, settings: check_new_invoices(store, settings, limit=limit))
+
+    @keyword
+    def hand_the_accepted_invoices_to_accounting(self) -> Any:
+        """Write the export files of accepted invoices and call the accounting hook, once each.
+
+        A hook call the accounting system refused, or one a stopped robot left in doubt,
+        becomes a review item; the keyword goes on with the next invoice.
+        """
+        from backoffice.invoices.service import make_due_effects
+
+        return self._call(lambda store, settings: make_due_effects(store, settings))
+
+    @keyword
+    def remind_suppliers_who_owe_a_correction(self) -> Any:
+        """Queue one reminder per correction request left unanswered for the configured days;
+        hand cases still unanswered after the reminder to staff."""
+        from backoffice.invoices.service import chase_corrections
+
+        return self._call(lambda store, settings: chase_corrections(store, settings))
 
     @keyword
     def send_the_mail_that_is_due(self, limit: int | None = None) -> Any:

@@ -23,7 +23,9 @@ from backoffice.config import Settings, load_settings, settings_table
 from backoffice.errors import ApplicationError, ConfigurationError
 from backoffice.store import Store, open_store
 
-app = typer.Typer(help="Back-office robots: intake, outbox and status.", no_args_is_help=True)
+app = typer.Typer(
+    help="Back-office robots: intake, invoices, outbox and status.", no_args_is_help=True
+)
 outbox_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
 mailbox_app = typer.Typer(help="The embedded Maildir mailbox.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
@@ -84,6 +86,23 @@ def intake(limit: Annotated[int | None, typer.Option(help="Stop after N messages
     console.print(report.summary())
     for reason in report.reasons:
         console.print(f"  [yellow]{reason}[/yellow]")
+
+
+@app.command()
+def invoices(limit: Annotated[int | None, typer.Option(help="Stop after N documents.")] = None):
+    """Check new invoices, export the accepted ones, ask senders for corrections, remind."""
+    from backoffice.invoices.service import process_invoices
+    from backoffice.status import status_rows
+
+    with _store() as (settings, store), _progress("invoices") as advance:
+        report = process_invoices(store, settings, limit=limit, progress=advance)
+        rows = [row for row in status_rows(store) if row.area == "invoice cases"]
+    console.print(report.summary())
+    for reason in report.reasons:
+        console.print(f"  [yellow]{reason}[/yellow]")
+    console.print(
+        "invoice cases: " + (", ".join(f"{row.count} {row.state}" for row in rows) or "none")
+    )
 
 
 @outbox_app.command("send")

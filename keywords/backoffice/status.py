@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from backoffice.store import Document, Message, OutboxMessage, ReviewItem, Store
+from backoffice.store.models import InvoiceCase, InvoiceEffect
 
 
 @dataclass(frozen=True)
@@ -19,11 +20,14 @@ class StatusRow:
 
 
 def status_rows(store: Store) -> list[StatusRow]:
-    """Count messages, documents (by kind), outgoing mail and review items per state."""
+    """Count messages, documents (by kind), invoice cases and their effects, outgoing mail
+    and review items per state."""
     rows: list[StatusRow] = []
     with store.session() as session:
         for area, column in (
             ("messages", Message.status),
+            ("invoice cases", InvoiceCase.state),
+            ("invoice exports and hooks", InvoiceEffect.status),
             ("outbox", OutboxMessage.status),
             ("review items", ReviewItem.status),
         ):

@@ -7,6 +7,7 @@ Every table change goes through an Alembic migration in ``migrations/versions``;
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -17,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -217,3 +219,147 @@ class ReviewItem(LeaseMixin, Base):
     assignee: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+
+
+class InvoiceCase(Base):
+    """One supplier invoice (seller tax ID + number) from its first reading to its end.
+
+    States: ``accepted`` (export and hook recorded, not all made yet) → ``exported``;
+    ``waiting`` (a correction was requested; the next version is matched back here);
+    ``review`` (a person decides). The latest reading is kept in ``fields``/``findings``;
+    each document read for the case is an ``InvoiceCaseDocument`` (a version).
+    """
+
+    __tablename__ = "invoice_cases"
+    __table_args__ = (Index("ix_invoice_cases_state", "state", "updated_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``<seller tax ID without country prefix>|<number, no spaces, casefolded>``, or
+    #: ``document:<id>`` when either is missing: one case per supplier invoice.
+    case_key: Mapped[str] = mapped_column(String(300), unique=True)
+    seller_key: Mapped[str] = mapped_column(String(64), default="", index=True)
+    seller_tax_id: Mapped[str] = mapped_column(String(64), default="")
+    seller_name: Mapped[str] = mapped_column(Text, default="")
+    invoice_number: Mapped[str] = mapped_column(String(200), default="")
+    currency: Mapped[str] = mapped_column(String(8), default="")
+    total_gross: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    language: Mapped[str] = mapped_column(String(8), default="")
+    #: accepted | exported | waiting | review
+    state: Mapped[str] = mapped_column(String(32))
+    #: The last decision: accepted | correction_requested | review
+    outcome: Mapped[str] = mapped_column(String(32))
+    reason_code: Mapped[str] = mapped_column(String(64), default="")
+    #: ExtractionResult.to_json() of the latest version.
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The latest version's findings, each with its evidence (field, value, confidence...).
+    findings: Mapped[list[Any]] = mapped_column(default=list)
+    #: Who to answer: the sender of the latest version (Reply-To when it had one).
+    reply_to: Mapped[str] = mapped_column(String(500), default="")
+    #: Message-ID of the mail that brought the latest version, and its References.
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    references: Mapped[list[Any]] = mapped_column(default=list)
+    #: Message-ID of the last correction request (or reminder) we sent.
+    correction_message_id: Mapped[str] = mapped_column(String(998), default="")
+    #: Correction requests sent so far.
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    #: Reminders sent in the current round.
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    waiting_since: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    accepted_at: Mapped[datetime | None]
+    exported_at: Mapped[datetime | None]
+
+    documents: Mapped[list[InvoiceCaseDocument]] = relationship(
+        back_populates="case", order_by="InvoiceCaseDocument.version"
+    )
+
+
+class InvoiceCaseDocument(Base):
+    """One document read for a case (a version); each document belongs to one case."""
+
+    __tablename__ = "invoice_case_documents"
+    __table_args__ = (UniqueConstraint("case_pk", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_pk: Mapped[int] = mapped_column(ForeignKey("invoice_cases.id", ondelete="CASCADE"))
+    document_pk: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), unique=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    #: accepted | correction_requested | review | duplicate
+    outcome: Mapped[str] = mapped_column(String(32))
+    finding_codes: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[InvoiceCase] = relationship(back_populates="documents")
+    document: Mapped[Document] = relationship()
+
+
+class InvoiceCaseMail(Base):
+    """A Message-ID of a case's thread (incoming mail, our correction or reminder).
+
+    A new mail whose In-Reply-To/References names one of these belongs to the case.
+    """
+
+    __tablename__ = "invoice_case_mails"
+    __table_args__ = (UniqueConstraint("message_id", "case_pk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: One mail may carry several invoices, so one Message-ID may name several cases.
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    case_pk: Mapped[int] = mapped_column(
+        ForeignKey("invoice_cases.id", ondelete="CASCADE"), index=True
+    )
+    #: incoming | correction | reminder
+    role: Mapped[str] = mapped_column(String(32))
+
+
+class InvoiceEffect(LeaseMixin, Base):
+    """An outside effect of an accepted invoice (export files, accounting hook).
+
+    Recorded ``pending`` in the transaction that accepts the case; ``running`` is committed
+    before the effect is made, ``done`` after. A hook found ``running`` after its robot died
+    may have happened: it becomes ``in_doubt`` for staff, never called again on its own.
+    """
+
+    __tablename__ = "invoice_effects"
+    __table_args__ = (Index("ix_invoice_effects_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    case_pk: Mapped[int] = mapped_column(
+        ForeignKey("invoice_cases.id", ondelete="CASCADE"), index=True
+    )
+    #: export | hook
+    kind: Mapped[str] = mapped_column(String(32))
+    #: pending | running | retry | done | failed | in_doubt
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    #: What was made: file names, HTTP status, exit code.
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+
+
+class SupplierBankAccount(Base):
+    """A bank account known for a supplier, learned from its accepted invoices.
+
+    An invoice naming another account for the same supplier is a fraud signal (review).
+    """
+
+    __tablename__ = "supplier_accounts"
+    __table_args__ = (UniqueConstraint("seller_key", "iban"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seller_key: Mapped[str] = mapped_column(String(64), index=True)
+    seller_tax_id: Mapped[str] = mapped_column(String(64))
+    iban: Mapped[str] = mapped_column(String(64))
+    #: The case whose acceptance taught it.
+    learned_from_case: Mapped[int | None] = mapped_column(
+        ForeignKey("invoice_cases.id", ondelete="SET NULL")
+    )
+    learned_at: Mapped[datetime] = mapped_column(default=utcnow)
