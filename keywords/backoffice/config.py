@@ -34,6 +34,7 @@ SECRET_FIELDS = (
     "imap_oauth2_token",
     "smtp_password",
     "smtp_fallback_password",
+    "web_session_secret",
     "invoice_hook_token",
 )
 
@@ -213,6 +214,22 @@ class Settings(BaseSettings):
         7.0,
         description="Days without a corrected invoice before one reminder; as many days "
         "after the reminder the case goes to review.",
+    )
+
+    # --- staff web app -------------------------------------------------------------
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Address backoffice serve listens on; keep 127.0.0.1 behind the proxy.",
+    )
+    web_port: int = Field(8080, description="Port backoffice serve listens on.")
+    web_session_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs staff session cookies (secret); empty means a random "
+        "key per start, so staff sign in again after a restart.",
+    )
+    web_session_hours: float = Field(12.0, description="How long a staff sign-in lasts.")
+    web_cookie_secure: bool = Field(
+        False, description="Send the session cookie over HTTPS only (set behind an HTTPS proxy)."
     )
 
     # --- secrets -----------------------------------------------------------------
