@@ -4,14 +4,15 @@
 #   scripts/install-system.sh          Tesseract with eng, pol, rus, DejaVu fonts, and
 #                                      python3-venv when python3 lacks it (`make run`)
 #   scripts/install-system.sh --test   also Dovecot (IMAP, LMTP), PostgreSQL and openssl,
-#                                      the real servers scripts/servers.sh starts for tests
+#                                      the real servers scripts/servers.sh starts for tests,
+#                                      and Chromium, the browser the web app's tests drive
 #
 # A no-op (one dpkg-query call) when everything is present. Installing needs root; run as
 # another user with something missing, it prints the exact command to run and exits 1.
 set -euo pipefail
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 packages=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-pol tesseract-ocr-rus fonts-dejavu-core)
@@ -21,7 +22,7 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
 fi
 for arg in "$@"; do
     case "$arg" in
-        --test) packages+=(dovecot-imapd dovecot-lmtpd postgresql openssl) ;;
+        --test) packages+=(dovecot-imapd dovecot-lmtpd postgresql openssl chromium chromium-driver) ;;
         -h | --help)
             usage
             exit 0
