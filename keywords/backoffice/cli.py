@@ -30,6 +30,8 @@ outbox_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
 mailbox_app = typer.Typer(help="The embedded Maildir mailbox.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(mailbox_app, name="mailbox")
+user_app = typer.Typer(help="Staff accounts of the web app.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 console = Console()
 
 
@@ -245,6 +247,95 @@ def verify_signature(
         )
         for problem in sig["problems"]:
             console.print(f"    [yellow]{problem['code']}: {problem['message']}[/yellow]")
+
+
+class Role(StrEnum):
+    """Staff roles, least trusted first."""
+
+    clerk = "clerk"
+    manager = "manager"
+    admin = "admin"
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (BACKOFFICE_WEB_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (BACKOFFICE_WEB_PORT).")
+    ] = None,
+) -> None:
+    """Run the staff web app (review queue) over the same store as the robots."""
+    import uvicorn
+
+    from backoffice.web.app import create_app
+
+    with _store() as (settings, store):
+        bind = host or settings.web_host
+        if bind not in ("127.0.0.1", "localhost", "::1") and not settings.web_cookie_secure:
+            console.print(
+                f"[yellow]listening on {bind} without BACKOFFICE_WEB_COOKIE_SECURE: put the app "
+                "behind an HTTPS proxy[/yellow]"
+            )
+        uvicorn.run(
+            create_app(settings, store),
+            host=bind,
+            port=port or settings.web_port,
+            server_header=False,
+            log_level="info",
+        )
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name staff sign in with.")],
+    role: Annotated[Role, typer.Option(help="clerk, manager or admin.")] = Role.clerk,
+    display_name: Annotated[str, typer.Option(help="Full name shown in the app.")] = "",
+    password_env: Annotated[
+        str | None,
+        typer.Option(help="Read the password from this environment variable instead of asking."),
+    ] = None,
+) -> None:
+    """Create a staff account; the password is asked for (never echoed) or read from env."""
+    import os
+
+    from backoffice.web.accounts import AccountError, add_user
+
+    if password_env:
+        password = os.environ.get(password_env, "")
+        if not password:
+            console.print(f"[red]configuration: {password_env} is empty or not set[/red]")
+            raise typer.Exit(2)
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _store() as (_settings, store):
+        try:
+            with store.session() as session:
+                add_user(
+                    session, name, role.value, password, display_name=display_name, actor="cli"
+                )
+        except AccountError as exc:
+            console.print(f"[red]{exc.code}: {exc}[/red]")
+            raise typer.Exit(2) from exc
+    console.print(f"user {name.strip().lower()} added as {role.value}", highlight=False)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """The staff accounts, their roles and last sign-in."""
+    from backoffice.web.accounts import users
+
+    with _store() as (_settings, store), store.session() as session:
+        rows = [
+            (u.username, u.display_name, u.role, u.active, u.last_login_at) for u in users(session)
+        ]
+    table = Table(title="Staff")
+    for column in ("user", "name", "role", "active", "last sign-in"):
+        table.add_column(column)
+    for username, display, role, active, last in rows:
+        table.add_row(username, display, role, "yes" if active else "no", str(last or ""))
+    console.print(table)
 
 
 @app.command()
