@@ -235,6 +235,7 @@ def test_still_wrong_after_the_last_round_goes_to_review(store_at) -> None:
         "CORRECTION_ROUNDS_EXCEEDED",
     )
     first, second = outbox(store)
+    assert first.idempotency_key.endswith(":correction:1")
     assert second.idempotency_key.endswith(":correction:2")
     assert second.in_reply_to == "<e2@dostawca.example>"
     assert "<e1@dostawca.example>" in second.references
@@ -322,9 +323,7 @@ def test_unreadable_documents_get_a_reason_and_the_robot_goes_on(store_at, tmp_p
     store, settings = store_at()
     for n, (name, data) in enumerate(_bad_files(tmp_path).items()):
         kind = "application/xml" if name.endswith(".xml") else "application/pdf"
-        raw = invoice_email(
-            data, message_id=f"<h{n}@dostawca.example>", filename=f"faktura-{name}"
-        )
+        raw = invoice_email(data, message_id=f"<h{n}@dostawca.example>", filename=f"faktura-{name}")
         mail_in(store, settings, raw.replace(b"application/pdf", kind.encode()))
     good = clean_invoice(19)
     mail_in(store, settings, invoice_email(pdf_of(good), message_id="<h9@dostawca.example>"))
