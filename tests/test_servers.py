@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import smtplib
 import ssl
 import subprocess
-import time
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -87,6 +87,54 @@ def test_wrong_imap_password_is_refused(mailbox, test_servers) -> None:
         pytest.raises(IMAPClient.Error),
     ):
         client.login(box.user, "wrong")
+
+
+def test_dovecot_takes_oauth_tokens_only_for_their_user(mailbox, test_servers) -> None:
+    box, other = mailbox("oauth"), mailbox("oauth-other")
+    box.append(_mail(box.user, "for the token").as_bytes())
+    token = test_servers.issue_token(box.user)
+
+    def client() -> IMAPClient:
+        return IMAPClient(test_servers.host, port=test_servers.imap_port, ssl=False)
+
+    with client() as imap:
+        assert {b"AUTH=XOAUTH2", b"AUTH=OAUTHBEARER"} <= set(imap.capabilities())
+        imap.oauth2_login(box.user, token)
+        assert imap.folder_status("INBOX", [b"MESSAGES"])[b"MESSAGES"] == 1
+    with client() as imap:
+        imap.oauthbearer_login(box.user, token)
+        assert imap.folder_status("INBOX", [b"MESSAGES"])[b"MESSAGES"] == 1
+    refused = [
+        lambda imap: imap.oauth2_login(other.user, token),  # someone else's token
+        lambda imap: imap.oauth2_login(box.user, "not-a-token"),
+        lambda imap: imap.oauth2_login(box.user, test_servers.password),  # password != token
+        lambda imap: imap.login(box.user, token),  # and a token is no password
+    ]
+    for attempt in refused:
+        with client() as imap, pytest.raises(IMAPClient.Error, match="AUTHENTICATIONFAILED"):
+            attempt(imap)
+    test_servers.revoke_token(token)
+    with client() as imap, pytest.raises(IMAPClient.Error, match="AUTHENTICATIONFAILED"):
+        imap.oauth2_login(box.user, token)
+
+
+def test_oauth_introspection_answers_only_its_client(test_servers) -> None:
+    token = test_servers.issue_token("someone@example.test")
+    form = {"token": token}
+    assert test_servers.oauth_post("/introspect", form)[0] == 401
+    wrong = {"Authorization": "Basic ZG92ZWNvdDp3cm9uZw=="}  # dovecot:wrong
+    assert test_servers.oauth_post("/introspect", form, wrong)[0] == 401
+    # Dovecot's own credentials (in its oauth2 passdb file) get the RFC 7662 answer
+    secret = (test_servers.state_dir / "oauth" / "client-secret").read_text().strip()
+    basic = base64.b64encode(f"dovecot:{secret}".encode()).decode()
+    status, answer = test_servers.oauth_post(
+        "/introspect", form, {"Authorization": f"Basic {basic}"}
+    )
+    assert (status, answer["active"], answer["username"]) == (200, True, "someone@example.test")
+    status, answer = test_servers.oauth_post(
+        "/introspect", {"token": "x" + token}, {"Authorization": f"Basic {basic}"}
+    )
+    assert (status, answer) == (200, {"active": False})
 
 
 def test_imaps_with_the_private_ca(mailbox, test_servers) -> None:
@@ -262,7 +310,6 @@ def test_imap_and_smtp_settings_point_at_the_servers(
 
 
 def test_start_is_idempotent_and_status_reports_up(test_servers) -> None:
-    started = time.monotonic()
     result = subprocess.run(
         [str(SERVERS_SCRIPT), "start"],
         capture_output=True,
@@ -272,7 +319,8 @@ def test_start_is_idempotent_and_status_reports_up(test_servers) -> None:
         env={"PATH": "/usr/bin:/bin", "BACKOFFICE_SERVERS_DIR": str(test_servers.state_dir)},
     )
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 20
+    # everything was up with the current config: nothing started or restarted
+    assert "starting" not in result.stdout, result.stdout
     status = subprocess.run(
         [str(SERVERS_SCRIPT), "status"],
         capture_output=True,
@@ -283,4 +331,4 @@ def test_start_is_idempotent_and_status_reports_up(test_servers) -> None:
     )
     assert status.returncode == 0, status.stdout
     lines = {line.split()[0]: line.split()[1] for line in status.stdout.splitlines()}
-    assert lines["dovecot"] == lines["smtp"] == lines["postgresql"] == "up"
+    assert lines["dovecot"] == lines["smtp"] == lines["oauth"] == lines["postgresql"] == "up"

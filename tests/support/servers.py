@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import ssl
 import subprocess
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +24,8 @@ PG_ADMIN_URL = "postgresql+psycopg://backoffice:backoffice@127.0.0.1:5432/postgr
 
 @dataclass(frozen=True)
 class TestServers:
-    """Where the test servers listen. Any IMAP/SMTP user name logs in with ``password``."""
+    """Where the test servers listen. Any IMAP/SMTP user name logs in with ``password``;
+    over IMAP also with XOAUTH2/OAUTHBEARER and a token from ``issue_token``."""
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
@@ -32,6 +36,7 @@ class TestServers:
     smtp_port: int = 10025
     smtp_starttls_port: int = 10587
     smtps_port: int = 10465
+    oauth_port: int = 10080
     password: str = "secret"
     ca_file: Path = Path("/tmp/backoffice-servers/ca.pem")
     state_dir: Path = Path("/tmp/backoffice-servers")
@@ -50,6 +55,41 @@ class TestServers:
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts the servers' private CA (and verifies host names)."""
         return ssl.create_default_context(cafile=str(self.ca_file))
+
+    @property
+    def oauth_url(self) -> str:
+        """The test OAuth2 server (``tests/servers/oauth_server.py``)."""
+        return f"http://{self.host}:{self.oauth_port}"
+
+    def issue_token(self, user: str, expires_in: int = 3600) -> str:
+        """A fresh bearer token for ``user`` from the test OAuth2 server; Dovecot accepts it
+        for that user only, until it expires (``expires_in`` < 0: already expired)."""
+        status, answer = self.oauth_post("/token", {"username": user, "expires_in": expires_in})
+        assert status == 200, answer
+        return str(answer["access_token"])
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke a token (RFC 7009): Dovecot refuses it from now on."""
+        status, answer = self.oauth_post("/revoke", {"token": token})
+        assert status == 200, answer
+
+    def oauth_post(
+        self, path: str, form: dict[str, object], headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, object]]:
+        """POST a form to the test OAuth2 server: (HTTP status, JSON answer or {})."""
+        connection = http.client.HTTPConnection(self.host, self.oauth_port, timeout=30)
+        try:
+            connection.request(
+                "POST",
+                path,
+                body=urllib.parse.urlencode(form),
+                headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+            )
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        return response.status, json.loads(body) if body else {}
 
 
 class ServersUnavailable(Exception):
