@@ -166,6 +166,54 @@ def extract(
             console.print(f"  [yellow]{problem['code']}: {problem['message']}[/yellow]")
 
 
+@app.command()
+def statement(
+    file: Annotated[Path, typer.Argument(help="A CAMT.053/054/052 XML or MT940 statement.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per account.")] = False,
+    own_iban: Annotated[
+        list[str] | None,
+        typer.Option("--own-iban", help="Our account; others are refused. Repeatable."),
+    ] = None,
+    encoding: Annotated[str | None, typer.Option(help="MT940 encoding; default: detected.")] = None,
+) -> None:
+    """Read a bank statement and print its transactions (the JSON contract is in the README).
+
+    Exit 0 when read (problems such as a balance mismatch are printed to stderr), 3 when the
+    file is not a usable statement (the reason is printed to stderr), 2 for bad options.
+    """
+    from backoffice.payments import StatementError, check_own_accounts, read_statement_file
+
+    try:
+        statements = read_statement_file(file, encoding=encoding)
+        check_own_accounts(statements, own_iban or ())
+    except StatementError as exc:
+        typer.echo(f"{file}: {exc.code}: {exc}", err=True)
+        raise typer.Exit(3) from exc
+    except (OSError, LookupError) as exc:
+        typer.echo(f"{file}: cannot read: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for result in statements:
+        data = result.to_json()
+        if as_json:
+            print(json.dumps(data, ensure_ascii=False))
+        else:
+            console.print(
+                f"[bold]{file}[/bold]: {data['format']} {data['account_iban']} {data['currency']}"
+                f" {data['opening_balance']} -> {data['closing_balance']},"
+                f" {len(data['transactions'])} transactions",
+                highlight=False,
+            )
+            for tx in data["transactions"]:
+                console.print(
+                    f"  {tx['booking_date']} {tx['amount']:>12} {tx['counterparty_name'] or '-'}"
+                    f" | {tx['remittance']}",
+                    markup=False,
+                    highlight=False,
+                )
+        for problem in result.problems:
+            typer.echo(f"{file}: {problem.code}: {problem.message}", err=True)
+
+
 class RevocationMode(StrEnum):
     """How ``verify-signature`` treats certificate revocation."""
 
