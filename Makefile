@@ -65,6 +65,7 @@ format: setup
 	$(BIN)/robocop format robots resources tests/acceptance
 
 bench: test-setup
+	@bash scripts/install-system.sh --bench
 	$(BIN)/python -m bench
 
 corpus: setup

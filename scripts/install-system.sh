@@ -6,13 +6,15 @@
 #   scripts/install-system.sh --test   also Dovecot (IMAP, LMTP), PostgreSQL and openssl,
 #                                      the real servers scripts/servers.sh starts for tests,
 #                                      and Chromium, the browser the web app's tests drive
+#   scripts/install-system.sh --bench  also poppler-utils (pdftotext, the reader of the
+#                                      invoice2data baseline in bench/textpdf.py)
 #
 # A no-op (one dpkg-query call) when everything is present. Installing needs root; run as
 # another user with something missing, it prints the exact command to run and exits 1.
 set -euo pipefail
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 packages=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-pol tesseract-ocr-rus fonts-dejavu-core)
@@ -23,6 +25,7 @@ fi
 for arg in "$@"; do
     case "$arg" in
         --test) packages+=(dovecot-imapd dovecot-lmtpd postgresql openssl chromium chromium-driver) ;;
+        --bench) packages+=(poppler-utils) ;;
         -h | --help)
             usage
             exit 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Month names by number; Polish and Russian in the genitive ("20 listopada", "20 ноября")
 # and the nominative, German and English with their usual abbreviations.
@@ -94,8 +95,11 @@ def _make(year: int, month: int, day: int) -> dt.date | None:
         return None
 
 
-def find_dates(text: str) -> list[DateMatch]:
+@lru_cache(maxsize=4096)
+def find_dates(text: str) -> tuple[DateMatch, ...]:
     """All dates in ``text`` (day-first where ambiguous, as in PL/RU/DE), left to right."""
+    if not any(ch.isdigit() for ch in text):
+        return ()
     found: list[DateMatch] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in _PATTERNS:
@@ -120,7 +124,7 @@ def find_dates(text: str) -> list[DateMatch]:
                 found.append(DateMatch(value, match.start(), match.end()))
                 taken.append((match.start(), match.end()))
     found.sort(key=lambda item: item.start)
-    return found
+    return tuple(found)
 
 
 def parse_date(text: str) -> dt.date | None:

@@ -89,6 +89,9 @@ _NUMBER_TOKEN = re.compile(
 _RATE_PATTERN = re.compile(
     r"(?<![\d,.])(\d{1,2}(?:[.,]\d{1,2})?)\s?%|(?<!\w)(zw|np|oo|z\.?w\.?)(?!\w)", re.I
 )
+_WORD = re.compile(r"[^\W\d_]{3,}")
+_LETTER = re.compile(r"[^\W\d_]")
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
 _NAME_STOP = re.compile(
     r"\s*(?:,?\s*(?:NIP|ИНН|VAT|USt|REGON|KRS|Tax ID|ul\.|адрес)\b.*$|,\s*\d{2}-\d{3}.*$)", re.I
 )
@@ -155,6 +158,11 @@ def _first_hit(
     return None
 
 
+def _labelled(in_line: bool, label: re.Pattern[str], left: str) -> bool:
+    """Whether ``label`` occurs in ``left`` (known not to when the whole line lacks it)."""
+    return in_line and label.search(left) is not None
+
+
 def _with_ocr(confidence: float, line: Line, segment: Segment) -> float:
     # OCR word confidence lowers the field's confidence; text-layer segments are 1.0.
     return round(confidence * min(1.0, 0.4 + segment.confidence * 0.65), 3)
@@ -169,7 +177,12 @@ def find_near_label(
 ) -> list[Hit]:
     """Values of a given shape nearest each match of ``label``, best first."""
     hits: list[Hit] = []
+    # A label found in a segment is also found in its line's text, unless the pattern is
+    # anchored at the start of a segment: one search per line skips most segments.
+    anchored = "^" in label.pattern
     for index, line in enumerate(doc.lines):
+        if not anchored and not label.search(line.text):
+            continue
         for seg_index, segment in enumerate(line.segments):
             for match in label.finditer(segment.text):
                 if segment_start and segment.text[: match.start()].strip():
@@ -212,11 +225,11 @@ def _invoice_number(text: str) -> list[tuple[object, int]]:
 
 def detect_language(text: str) -> str:
     """pl, ru, en or de from the script and frequent invoice words."""
-    letters = [ch for ch in text if ch.isalpha()]
+    letters = len(_LETTER.findall(text))
     if not letters:
         return "en"
-    cyrillic = sum(1 for ch in letters if "\u0400" <= ch <= "\u04ff")
-    if cyrillic / len(letters) > 0.3:
+    cyrillic = len(_CYRILLIC.findall(text))
+    if cyrillic / letters > 0.3:
         return "ru"
     lowered = text.lower()
     scores = {
@@ -368,24 +381,35 @@ class TextFieldExtractor:
         previous_labels = ""
         for line in self.doc.lines:
             text = line.text
-            for index, match in enumerate(find_amounts(text)):
+            amounts = find_amounts(text)
+            if not amounts:
+                previous_labels = text
+                continue
+            # A label left of an amount is also in the whole line: one search per line and
+            # label tells which labels need looking for left of each amount.
+            in_line = {
+                name: pattern.search(text) is not None
+                for name, pattern in (("gross", L.GROSS), ("due", L.DUE), ("net", L.NET))
+            } | {"tax": L.TAX.search(text) is not None}
+            header_gross = bool(previous_labels) and L.GROSS.search(previous_labels) is not None
+            for index, match in enumerate(amounts):
                 left = text[: match.start]
                 segment = line.segment_at(match.start)
                 # A header row above (one label per column) labels the values below it.
-                header = previous_labels if not re.search(r"[^\W\d_]{3,}", left) else ""
+                under_header = header_gross and not _WORD.search(left)
                 found.append(
                     AmountAt(
                         value=match.value,
                         line=line,
                         segment=segment,
                         index=index,
-                        gross_label=bool(L.GROSS.search(left) or L.GROSS.search(header)),
-                        due_label=bool(L.DUE.search(left)),
-                        net_label=bool(L.NET.search(left)),
-                        tax_label=bool(L.TAX.search(left)),
+                        gross_label=_labelled(in_line["gross"], L.GROSS, left) or under_header,
+                        due_label=_labelled(in_line["due"], L.DUE, left),
+                        net_label=_labelled(in_line["net"], L.NET, left),
+                        tax_label=_labelled(in_line["tax"], L.TAX, left),
                     )
                 )
-            previous_labels = text if not find_amounts(text) else ""
+            previous_labels = ""
         return found
 
     def _amounts(self) -> None:
@@ -765,6 +789,9 @@ def _merge_header(first: Line, second: Line) -> Line:
 
 
 def _header_columns(line: Line) -> list[tuple[str, Segment]] | None:
+    # Most lines are not headers: without a description column word they cannot be one.
+    if not L.ITEMS_HEADER["description"].search(line.text):
+        return None
     columns = []
     for segment in line.segments:
         if find_amounts(segment.text):

