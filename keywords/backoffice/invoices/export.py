@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import glob
 import io
 import json
 import os
@@ -175,6 +176,10 @@ def write_export(folder: Path, stem: str, payload: dict[str, Any]) -> dict[str, 
     """Write ``<stem>.json`` and ``<stem>.csv`` atomically; return their names."""
     folder.mkdir(parents=True, exist_ok=True)
     json_name, csv_name = f"{stem}.json", f"{stem}.csv"
+    for name in (json_name, csv_name):
+        # A robot killed mid-write leaves its hidden temporary file; this run replaces it.
+        for stale in folder.glob(f".{glob.escape(name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
     write_atomically(folder / json_name, payload_bytes(payload) + b"\n")
     write_atomically(folder / csv_name, csv_text(payload).encode("utf-8"))
     return {"json": json_name, "csv": csv_name}
