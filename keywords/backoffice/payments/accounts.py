@@ -7,6 +7,7 @@ no IBAN: a 20-digit account number is kept as it is.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -131,7 +132,9 @@ def check_own_account(statement: Statement, own_accounts: Iterable[str]) -> None
         )
 
 
+@functools.lru_cache(maxsize=4096)
 def _valid(value: str) -> str | None:
+    # Cached: a statement names the same few counterparties many times.
     try:
         return str(IBAN(value).compact)
     except (SchwiftyException, ValueError):

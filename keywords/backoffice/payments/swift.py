@@ -48,6 +48,9 @@ _CANDIDATES = (
 )
 # A lone byte in a sub-field is the "empty" placeholder (˙: 0xFF in Windows-1250, 0xFA in
 # DOS 852); it says nothing about the language, and in Windows-1251 it would read as a letter.
+_HIGH_BYTES = re.compile(rb"[\x80-\xff]+")
+#: Enough text to tell the code page apart; a big file need not be scanned whole.
+_SAMPLE_BYTES = 256 * 1024
 _PLACEHOLDER_BYTES = re.compile(rb"(?<=[~<^]\d\d)[\x80-\xff](?=[\r\n~<^]|$)")
 
 
@@ -64,11 +67,11 @@ def decode(data: bytes, encoding: str | None = None) -> str:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         pass
-    sample = _PLACEHOLDER_BYTES.sub(b"", data)
-    high = sum(1 for byte in sample if byte >= 0x80) or 1
-    best, best_score = "cp1250", -1.0
+    # Single-byte code pages map each byte on its own, so the non-ASCII bytes alone decide.
+    high = b"".join(_HIGH_BYTES.findall(_PLACEHOLDER_BYTES.sub(b"", data[:_SAMPLE_BYTES])))
+    best, best_score = "cp1250", -1
     for name, letters in _CANDIDATES:
-        score = sum(1 for ch in sample.decode(name, errors="replace") if ch in letters) / high
+        score = sum(1 for ch in high.decode(name, errors="replace") if ch in letters)
         if score > best_score:
             best, best_score = name, score
     return data.decode(best, errors="replace")
