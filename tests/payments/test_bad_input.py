@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -201,3 +202,49 @@ def test_oversized_file_is_not_read(tmp_path: Path) -> None:
         handle.truncate(65 * 1024 * 1024)  # sparse: no real disk use
     with pytest.raises(StatementTooLarge, match="not read"):
         read_statement_file(path)
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples" / "statements"
+#: Pieces a damaged or hostile file might carry, spliced into the samples.
+_SPLICES = [b":61:", b"\n", b"~20", b"<Ntry>", b"</Amt>", b"-", b"\xff", b'Ccy="X"', b"1e9999"]
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES.iterdir()), ids=lambda path: path.name)
+def test_damaged_samples_give_a_statement_or_a_statement_error(sample: Path) -> None:
+    rng = random.Random(sample.name)
+    original = sample.read_bytes()
+    outcomes = {"read": 0, "refused": 0}
+    for _ in range(400):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(data))
+            choice = rng.random()
+            if choice < 0.4:
+                data[position] = rng.randrange(256)
+            elif choice < 0.7:
+                del data[position : position + rng.randint(1, 30)]
+            else:
+                data[position:position] = rng.choice(_SPLICES)
+        try:
+            statements = parse_statement(bytes(data))
+        except StatementError as exc:
+            assert exc.code.startswith("STATEMENT_") and exc.reason
+            outcomes["refused"] += 1
+            continue
+        for statement in statements:
+            for tx in statement.transactions:
+                assert tx.amount.is_finite() and "E" not in str(tx.amount)
+        outcomes["read"] += 1
+    assert outcomes["read"] and outcomes["refused"]
+
+
+def test_camt_amount_in_exponent_or_signed_form_is_refused() -> None:
+    for amount in (b"1e9999", b"-5.00", b"NaN", b"1,230.00"):
+        with pytest.raises(FieldInvalid, match="not a number"):
+            parse_statement(_camt().replace(b">1230.00<", b">" + amount + b"<"))
+
+
+def test_xml_with_an_unknown_encoding_is_malformed() -> None:
+    data = _camt().replace(b'encoding="UTF-8"', b'encoding="UTF-88"')
+    with pytest.raises(XmlMalformed, match="cannot be decoded"):
+        parse_statement(data)

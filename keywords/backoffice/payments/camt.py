@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import defusedxml.ElementTree as SafeET
@@ -41,6 +41,7 @@ MESSAGES = {
 }
 OPENING_CODES = ("OPBD", "PRCD")
 CLOSING_CODES = ("CLBD",)
+_AMOUNT = re.compile(r"^\d{1,18}(?:\.\d{1,5})?$")
 _VERSION = re.compile(r"camt\.05[234]\.(\d{3}\.\d{2})")
 #: RmtInf/Ustrd lines are at most 140 characters; a full one was cut mid-text.
 _USTRD_WIDTH = 140
@@ -85,6 +86,8 @@ def _parse(data: bytes) -> ET.Element:
         raise XmlMalformed(
             f"the XML is not well-formed ({exc}); the file may be cut short or damaged"
         ) from exc
+    except (LookupError, ValueError) as exc:
+        raise XmlMalformed(f"the XML cannot be decoded ({exc}); it was not read") from exc
 
 
 def _statement(
@@ -306,15 +309,14 @@ def _signed(
     """The amount of ``owner`` signed by its CdtDbtInd (or the fallback's): credit is +."""
     if amount is None or not (amount.text or "").strip():
         raise FieldInvalid(f"{where} has no amount (Amt); the statement was not read")
-    try:
-        value = Decimal(amount.text.strip())
-    except InvalidOperation as exc:
+    text = amount.text.strip()
+    if not _AMOUNT.match(text):
+        # ISO 20022 amounts are plain decimals (18 digits, 5 after the point): no sign,
+        # exponent, comma or NaN, which Decimal() alone would let through.
         raise FieldInvalid(
-            f"{where} has amount {amount.text.strip()!r}, which is not a number; "
-            "the statement was not read"
-        ) from exc
-    if not value.is_finite():
-        raise FieldInvalid(f"{where} has amount {amount.text.strip()!r}; not read")
+            f"{where} has amount {text[:40]!r}, which is not a number; the statement was not read"
+        )
+    value = Decimal(text)
     indicator = _text(owner, "CdtDbtInd") or (
         _text(fallback, "CdtDbtInd") if fallback is not None else None
     )
