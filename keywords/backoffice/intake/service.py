@@ -1,14 +1,24 @@
 """Mail intake, the use case: mailbox → stored message → classified documents.
 
-For each raw message: parse it (never raises), write the raw .eml and the attachments
-to the content-addressed blob store, then in ONE transaction insert the message, its
-documents and any review items. The dedupe key (Message-ID + attachment hashes) is
-unique in the store, so a message read twice — after a crash, from a second folder,
-under a new UIDVALIDITY, or by a second robot at the same moment — is stored once.
-Only after the commit is the source told to move or flag it.
+A run is a pipeline over batches of messages (``FETCH_BATCH`` at a time):
 
-Fetching runs one batch ahead in a thread, so network waits overlap with parsing and
-storing while memory stays bounded to two batches.
+1. *fetch*: a thread reads the next batch from the mailbox while the rest works;
+2. *read*: each message is parsed (never raises), keyed (Message-ID + attachment
+   sha256s) and its attachments classified: pure CPU work, done in worker processes
+   when there is more than one core, one batch ahead of the store;
+3. *store*: keys already stored are duplicates; the others' raw .eml and attachments are
+   written to the content-addressed blob store and made durable together, then the
+   batch's messages, documents and review items are committed in ONE transaction;
+4. *mark*: only after that commit is the source told to move or flag the batch (one
+   command per batch).
+
+The dedupe key is unique in the store, so a message read twice — after a crash, from a
+second folder, under a new UIDVALIDITY, or by a second robot at the same moment — is
+stored once: a batch that meets a key committed meanwhile falls back to one transaction
+per message. A kill at any point leaves either nothing of a batch or all of it committed
+(blobs without a record are harmless: they are content-addressed and reused), and
+unmarked messages are read again next run and recognised as stored. Memory stays
+bounded to a few batches whatever the mailbox size.
 """
 
 from __future__ import annotations
@@ -27,11 +37,12 @@ from sqlalchemy.orm import Session
 
 from backoffice.config import Settings
 from backoffice.errors import ApplicationError
-from backoffice.intake.classify import classify
+from backoffice.intake.classify import Classification, classify
 from backoffice.intake.parse import Limits, ParsedMessage, Problem, dedupe_key, parse_message
 from backoffice.intake.parse import thread_id as thread_of
 from backoffice.intake.sources import IncomingMail, MailSource, open_source
 from backoffice.store import Document, Message, ReviewItem, Store
+from backoffice.store.blobs import BlobBatch
 from backoffice.store.lease import acquire_named, release_named, renew_named
 
 log = logging.getLogger(__name__)
@@ -108,12 +119,78 @@ class IntakeReport:
         )
 
 
-def _sender_refusal(sender: str, settings: Settings) -> Problem | None:
+@dataclass(frozen=True)
+class ReadRules:
+    """What reading a message needs from the settings (no secrets: it goes to workers)."""
+
+    limits: Limits
+    max_message_bytes: int
+    sender_allow: frozenset[str] = frozenset()
+    sender_deny: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReadRules:
+        """The rules configured on ``settings``."""
+        return cls(
+            limits=Limits.from_settings(settings),
+            max_message_bytes=settings.max_message_bytes,
+            sender_allow=frozenset(settings.sender_allow),
+            sender_deny=frozenset(settings.sender_deny),
+        )
+
+
+@dataclass
+class ReadMail:
+    """One incoming message parsed, keyed and judged: everything but the storing."""
+
+    mail: IncomingMail
+    parsed: ParsedMessage
+    key: str
+    #: Why the message is kept as a record only (rejected or ignored), else None.
+    refusal: Problem | None
+    #: One classification per attachment, None where the bytes were not kept.
+    verdicts: list[Classification | None]
+
+
+def read_mail(mail: IncomingMail, rules: ReadRules) -> ReadMail:
+    """Parse, key and classify one message; pure CPU work, so it may run in a worker."""
+    parsed = parse_message(mail.raw, rules.limits)
+    if mail.truncated_size is not None:
+        parsed.attachments = []
+        parsed.fatal = Problem(
+            "MESSAGE_TOO_LARGE",
+            f"the message is {mail.truncated_size:,} bytes, over the limit of "
+            f"{rules.max_message_bytes:,}; only its header was stored",
+        )
+    refusal = parsed.fatal or _sender_refusal(parsed.sender, rules)
+    verdicts: list[Classification | None] = []
+    if refusal is None:
+        verdicts = [
+            None
+            if attachment.data is None
+            else classify(
+                attachment.filename,
+                attachment.content_type,
+                attachment.data,
+                subject=parsed.subject,
+                body=parsed.body_text,
+            )
+            for attachment in parsed.attachments
+        ]
+    return ReadMail(mail, parsed, dedupe_key(parsed), refusal, verdicts)
+
+
+def read_batch(batch: list[IncomingMail], rules: ReadRules) -> list[ReadMail]:
+    """:func:`read_mail` over a batch (the unit of work handed to a worker process)."""
+    return [read_mail(mail, rules) for mail in batch]
+
+
+def _sender_refusal(sender: str, rules: ReadRules) -> Problem | None:
     domain = "*@" + sender.rsplit("@", 1)[-1] if "@" in sender else ""
-    if sender in settings.sender_deny or (domain and domain in settings.sender_deny):
+    if sender in rules.sender_deny or (domain and domain in rules.sender_deny):
         return Problem("SENDER_DENIED", f"the sender {sender or '(none)'} is on the deny list")
-    if settings.sender_allow and not (
-        sender in settings.sender_allow or (domain and domain in settings.sender_allow)
+    if rules.sender_allow and not (
+        sender in rules.sender_allow or (domain and domain in rules.sender_allow)
     ):
         return Problem(
             "SENDER_NOT_ALLOWED", f"the sender {sender or '(none)'} is not on the allow list"
@@ -121,57 +198,91 @@ def _sender_refusal(sender: str, settings: Settings) -> Problem | None:
     return None
 
 
-def ingest(
-    store: Store, settings: Settings, mail: IncomingMail, *, source: str
-) -> tuple[Outcome, Message | None]:
-    """Store one raw message once; return what happened and the stored record."""
-    limits = Limits.from_settings(settings)
-    if mail.truncated_size is not None:
-        parsed = parse_message(mail.raw, limits)
-        parsed.attachments = []
-        parsed.fatal = Problem(
-            "MESSAGE_TOO_LARGE",
-            f"the message is {mail.truncated_size:,} bytes, over the limit of "
-            f"{settings.max_message_bytes:,}; only its header was stored",
-        )
-    else:
-        parsed = parse_message(mail.raw, limits)
-    key = dedupe_key(parsed)
+def store_batch(
+    store: Store, batch: list[ReadMail], *, source: str
+) -> list[tuple[Outcome, Message | None]]:
+    """Store a batch of read messages once each; one outcome per message, in order.
+
+    Messages whose dedupe key is already stored (or earlier in the batch) are
+    duplicates. The others' blobs are written and made durable together, then all their
+    records are committed in one transaction. When that transaction fails on a unique
+    key (another robot stored one of them meanwhile) each message is retried in its own
+    transaction, so one message never costs the others.
+    """
+    keys = {read.key for read in batch}
     with store.session() as session:
-        existing = session.scalar(select(Message).where(Message.dedupe_key == key))
-        if existing is not None:
-            return Outcome.DUPLICATE, existing
-    refusal = parsed.fatal or _sender_refusal(parsed.sender, settings)
-    raw_sha, raw_path = store.blobs.put(mail.raw)
-    message = _message_record(parsed, key, source, raw_sha, raw_path, len(mail.raw))
-    outcome = Outcome.STORED
-    if refusal is not None:
-        outcome = Outcome.IGNORED if refusal.code.startswith("SENDER_") else Outcome.REJECTED
-        message.status = outcome.value
-        message.reason_code, message.reason = refusal.code, refusal.message
-        message.documents = []
-    else:
-        message.documents = _documents(store, parsed)
+        known = set(session.scalars(select(Message.dedupe_key).where(Message.dedupe_key.in_(keys))))
+    outcomes: list[tuple[Outcome, Message | None]] = [(Outcome.DUPLICATE, None)] * len(batch)
+    fresh: list[int] = []
+    for index, read in enumerate(batch):
+        if read.key not in known:
+            known.add(read.key)
+            fresh.append(index)
+    if not fresh:
+        return outcomes
+    with store.blobs.batch() as blobs:
+        files = {index: _write_blobs(blobs, batch[index]) for index in fresh}
     try:
         with store.session() as session:
-            session.add(message)
+            records = {index: _record(batch[index], files[index], source) for index in fresh}
+            session.add_all(records.values())
             session.flush()
-            _review_items(session, message, rejected=outcome is Outcome.REJECTED)
+            for record in records.values():
+                _review_items(session, record, rejected=record.status == Outcome.REJECTED)
+    except IntegrityError:
+        log.info("a message of this batch was stored meanwhile; storing one at a time")
+        for index in fresh:
+            outcomes[index] = _store_one(store, batch[index], files[index], source)
+        return outcomes
+    for index, record in records.items():
+        outcomes[index] = (Outcome(record.status), record)
+    return outcomes
+
+
+def _store_one(
+    store: Store, read: ReadMail, files: _BlobRefs, source: str
+) -> tuple[Outcome, Message | None]:
+    """One message in its own transaction (the fallback of a batch that met a duplicate)."""
+    try:
+        with store.session() as session:
+            if session.scalar(select(Message.id).where(Message.dedupe_key == read.key)):
+                return Outcome.DUPLICATE, None
+            record = _record(read, files, source)
+            session.add(record)
+            session.flush()
+            _review_items(session, record, rejected=record.status == Outcome.REJECTED)
     except IntegrityError:
         # Another robot stored the same message between our check and our commit.
         with store.session() as session:
-            existing = session.scalar(select(Message).where(Message.dedupe_key == key))
-        if existing is None:
-            raise
-        return Outcome.DUPLICATE, existing
-    return outcome, message
+            if session.scalar(select(Message.id).where(Message.dedupe_key == read.key)) is None:
+                raise
+        return Outcome.DUPLICATE, None
+    return Outcome(record.status), record
 
 
-def _message_record(
-    parsed: ParsedMessage, key: str, source: str, raw_sha: str, raw_path: str, size: int
-) -> Message:
-    return Message(
-        dedupe_key=key,
+@dataclass(frozen=True)
+class _BlobRefs:
+    """Where one message's raw bytes and kept attachments were written."""
+
+    raw: tuple[str, str]
+    #: (sha256, relative path) per attachment, None where the bytes were not kept.
+    attachments: list[tuple[str, str] | None]
+
+
+def _write_blobs(blobs: BlobBatch, read: ReadMail) -> _BlobRefs:
+    raw = blobs.put(read.mail.raw)
+    if read.refusal is not None:
+        return _BlobRefs(raw, [])
+    return _BlobRefs(
+        raw, [None if a.data is None else blobs.put(a.data) for a in read.parsed.attachments]
+    )
+
+
+def _record(read: ReadMail, files: _BlobRefs, source: str) -> Message:
+    """The message record with its documents (fresh objects for each transaction)."""
+    parsed = read.parsed
+    message = Message(
+        dedupe_key=read.key,
         message_id=parsed.message_id[:998],
         message_id_synthetic=parsed.message_id_synthetic,
         source=source[:500],
@@ -185,16 +296,27 @@ def _message_record(
         thread_id=thread_of(parsed)[:998],
         headers=parsed.headers,
         body_text=parsed.body_text,
-        raw_sha256=raw_sha,
-        raw_size=size,
-        raw_path=raw_path,
+        raw_sha256=files.raw[0],
+        raw_size=len(read.mail.raw),
+        raw_path=files.raw[1],
         problems=[{"code": p.code, "message": p.message} for p in parsed.problems],
     )
+    if read.refusal is not None:
+        ignored = read.refusal.code.startswith("SENDER_")
+        message.status = (Outcome.IGNORED if ignored else Outcome.REJECTED).value
+        message.reason_code, message.reason = read.refusal.code, read.refusal.message
+        message.documents = []
+    else:
+        message.status = Outcome.STORED.value
+        message.documents = _documents(read, files)
+    return message
 
 
-def _documents(store: Store, parsed: ParsedMessage) -> list[Document]:
+def _documents(read: ReadMail, files: _BlobRefs) -> list[Document]:
     documents = []
-    for position, attachment in enumerate(parsed.attachments, start=1):
+    for position, (attachment, verdict, blob) in enumerate(
+        zip(read.parsed.attachments, read.verdicts, files.attachments, strict=True), start=1
+    ):
         document = Document(
             position=position,
             part_path=attachment.part_path,
@@ -202,20 +324,13 @@ def _documents(store: Store, parsed: ParsedMessage) -> list[Document]:
             original_filename=attachment.original_filename,
             content_type=attachment.content_type,
         )
-        if attachment.data is None:
+        if attachment.data is None or verdict is None or blob is None:
             problem = attachment.problem or Problem("ATTACHMENT_UNREADABLE", "not kept")
             document.status = "rejected"
             document.reason_code, document.reason = problem.code, problem.message
         else:
-            document.sha256, document.blob_path = store.blobs.put(attachment.data)
+            document.sha256, document.blob_path = blob
             document.size = len(attachment.data)
-            verdict = classify(
-                attachment.filename,
-                attachment.content_type,
-                attachment.data,
-                subject=parsed.subject,
-                body=parsed.body_text,
-            )
             document.kind = verdict.kind
             document.kind_confidence = verdict.confidence
             document.kind_reasons = list(verdict.reasons)
@@ -318,6 +433,7 @@ def run_intake(
         if own_source:
             source.close()
         return report
+    rules = ReadRules.from_settings(settings)
     try:
         for batch in _prefetch(source):
             if not renew_named(
@@ -330,14 +446,12 @@ def run_intake(
                 break
             if limit is not None:
                 batch = batch[: limit - report.seen]
-            done = []
-            for mail in batch:
-                outcome, message = ingest(store, settings, mail, source=source.name)
+            outcomes = store_batch(store, read_batch(batch, rules), source=source.name)
+            for outcome, message in outcomes:
                 report.add(outcome, message)
-                done.append(mail.ref)
-                if progress:
-                    progress(1)
-            source.mark_done(done)
+            source.mark_done([mail.ref for mail in batch])
+            if progress:
+                progress(len(batch))
     finally:
         release_named(store.session, lease, owner=owner)
         if own_source:

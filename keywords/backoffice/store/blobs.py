@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import hashlib
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+#: Up to this many files and folders to sync, each is fsynced on its own; more, and one
+#: sync of the file system (twice: bytes, then names) is cheaper. Measured on ext4 under
+#: load: an fsync per new file and folder cost 5-7 ms per file, syncfs 0.8 ms per file
+#: in batches of 50.
+FSYNC_EACH_UP_TO = 4
 
 
 class BlobStore:
     """Files named by their sha256 under ``root/ab/cd/<sha256>``.
 
     Writing is idempotent and crash-safe: the bytes go to a temporary file that is
-    fsynced and renamed into place, so a path either holds the whole content or nothing.
+    fsynced and renamed into place, then the folder is fsynced, so a path either holds
+    the whole content or nothing, also after a power cut. :meth:`batch` does the same
+    for many files with one round of syncs, which is what intake uses.
     """
 
     def __init__(self, root: Path) -> None:
@@ -23,24 +36,24 @@ class BlobStore:
         return f"{digest[:2]}/{digest[2:4]}/{digest}"
 
     def put(self, data: bytes) -> tuple[str, str]:
-        """Store ``data``; return its sha256 and relative path."""
-        digest = hashlib.sha256(data).hexdigest()
-        relative = self.relative_path(digest)
-        target = self.root / relative
-        if target.exists() and target.stat().st_size == len(data):
-            return digest, relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        """Store ``data`` durably; return its sha256 and relative path."""
+        with self.batch() as batch:
+            return batch.put(data)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[BlobBatch]:
+        """Write several blobs, made durable together when the block ends without error.
+
+        Paths handed out inside the block hold their content only after it ends, so
+        records pointing to them must be committed after the block.
+        """
+        batch = BlobBatch(self)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
+            yield batch
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            batch.discard()
             raise
-        return digest, relative
+        batch.sync()
 
     def path(self, relative: str) -> Path:
         """The absolute path of a stored blob, refusing anything outside the root."""
@@ -53,3 +66,120 @@ class BlobStore:
     def read(self, relative: str) -> bytes:
         """The bytes of a stored blob."""
         return self.path(relative).read_bytes()
+
+
+class BlobBatch:
+    """Blobs written now and made durable at once by :meth:`sync`.
+
+    An fsync per file costs a journal commit each; here every file is written first,
+    then their bytes are flushed, then they are renamed into place and the names are
+    flushed (see ``FSYNC_EACH_UP_TO``). Nothing is visible under its final name before
+    its bytes are on disk.
+    """
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        #: final path -> temporary file holding its bytes, not yet synced
+        self._pending: dict[Path, Path] = {}
+        #: folders whose entries change (or must be known durable) at sync
+        self._folders: set[Path] = set()
+
+    def put(self, data: bytes) -> tuple[str, str]:
+        """Write ``data`` unless already stored; return its sha256 and relative path."""
+        digest = hashlib.sha256(data).hexdigest()
+        relative = self.store.relative_path(digest)
+        target = self.store.root / relative
+        # A blob already in place may come from a run killed before it synced the
+        # folder, so that folder is synced again before anything points at it.
+        self._folders.add(target.parent)
+        if target in self._pending:
+            return digest, relative
+        if target.exists() and target.stat().st_size == len(data):
+            return digest, relative
+        self._make_folders(target.parent)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._pending[target] = Path(tmp)
+        return digest, relative
+
+    def sync(self) -> None:
+        """Make every blob of the batch durable under its final name."""
+        if not self._pending and not self._folders:
+            return
+        if len(self._pending) + len(self._folders) <= FSYNC_EACH_UP_TO:
+            for tmp in self._pending.values():
+                _fsync_path(tmp, os.O_RDONLY)
+            self._rename_all()
+            for folder in sorted(self._folders, key=lambda p: len(p.parts), reverse=True):
+                _fsync_path(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        else:
+            if self._pending:
+                _sync_filesystem(self.store.root)  # the bytes, before any name points at them
+            self._rename_all()
+            _sync_filesystem(self.store.root)  # the names
+        self._folders.clear()
+
+    def _rename_all(self) -> None:
+        for target, tmp in self._pending.items():
+            os.replace(tmp, target)
+        self._pending.clear()
+
+    def discard(self) -> None:
+        """Remove the temporary files of a batch that will not be synced."""
+        for tmp in self._pending.values():
+            tmp.unlink(missing_ok=True)
+        self._pending.clear()
+        self._folders.clear()
+
+    def _make_folders(self, folder: Path) -> None:
+        """Create ``ab/cd`` as needed; a new folder's parent gets synced too."""
+        if folder.is_dir():
+            return
+        root = self.store.root
+        if not root.is_dir():
+            root.mkdir(parents=True, exist_ok=True)
+            self._folders.add(root.parent)
+        for path in (folder.parent, folder):
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            self._folders.add(path.parent)
+
+
+def _sync_filesystem(path: Path) -> None:
+    """Flush the whole file system holding ``path`` (Linux syncfs, else sync)."""
+    syncfs = getattr(_libc(), "syncfs", None)
+    if syncfs is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"syncfs failed: {os.strerror(errno)}", str(path))
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _fsync_path(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
