@@ -155,8 +155,6 @@ def build_email(
             msg["In-Reply-To"] = in_reply_to
         if references:
             msg["References"] = " ".join(references)
-        if language:
-            msg["Content-Language"] = language
         msg["MIME-Version"] = "1.0"
         msg["Auto-Submitted"] = "auto-generated"
     except (ValueError, TypeError) as exc:
@@ -174,6 +172,9 @@ def build_email(
             subtype=subtype,
             filename=attachment.filename,
         )
+    if language:
+        # Last: set_content and add_attachment clear or move the Content-* headers.
+        msg["Content-Language"] = language
     return msg
 
 
