@@ -72,7 +72,8 @@ def invoice_email(
     msg.set_content("W załączeniu faktura.\nPozdrawiamy")
     maintype, subtype = content_type.split("/", 1)
     msg.add_attachment(attachment, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_bytes()
+    # CRLF line ends, as on the wire (SMTP servers refuse bare-LF lines as one long line).
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
 def mail_in(store: Store, settings: Settings, raw: bytes) -> None:
