@@ -6,7 +6,7 @@ import importlib
 import sys
 
 #: Benchmark modules in bench/, each with ``run() -> list[str]`` (the lines to print).
-BENCHMARKS = ["intake", "textpdf", "statements"]
+BENCHMARKS = ["intake", "textpdf", "statements", "queue"]
 
 
 def main(names: list[str]) -> int:
