@@ -136,15 +136,22 @@ class InvoiceReport:
     reasons: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        """One line for logs."""
-        return (
-            f"invoices: {self.documents} documents read: {self.accepted} accepted, "
-            f"{self.corrections} correction requests, {self.review} to review, "
-            f"{self.duplicates} duplicates, {self.rejected} unreadable "
-            f"({self.matched} matched to a waiting case); {self.exported} exported, "
-            f"{self.hooks} hook calls, {self.effects_waiting} effects waiting; "
-            f"{self.reminders} reminders, {self.expired} handed to staff after no answer"
-        )
+        """One line for logs: what happened, leaving out what did not."""
+        parts = [
+            (self.accepted, "accepted"),
+            (self.corrections, "correction requests"),
+            (self.review, "to review"),
+            (self.duplicates, "duplicates"),
+            (self.rejected, "unreadable"),
+            (self.matched, "matched to a waiting case"),
+            (self.exported, "exported"),
+            (self.hooks, "hook calls"),
+            (self.effects_waiting, "exports or hook calls waiting"),
+            (self.reminders, "reminders"),
+            (self.expired, "handed to staff after no answer"),
+        ]
+        said = ", ".join(f"{count} {what}" for count, what in parts if count)
+        return f"invoices: {self.documents} documents read" + (f"; {said}" if said else "")
 
 
 def process_invoices(
