@@ -216,6 +216,38 @@ class Settings(BaseSettings):
         "after the reminder the case goes to review.",
     )
 
+    # --- issuing invoices (the seller is us) -------------------------------------------
+    seller_name: str = Field("", description="Our legal name as printed on issued invoices.")
+    seller_address: str = Field("", description="Our street and building number.")
+    seller_postal_code: str = Field("", description="Our postal code.")
+    seller_city: str = Field("", description="Our city.")
+    seller_country: str = Field(
+        "PL",
+        description="Our ISO country code: PL issues a faktura VAT with a KSeF FA(3) file, "
+        "RU a счёт-фактура with ИНН/КПП.",
+    )
+    seller_tax_id: str = Field("", description="Our NIP (PL), ИНН (RU) or EU VAT number.")
+    seller_kpp: str = Field("", description="Our КПП (Russian sellers only).")
+    seller_bank_account: str = Field(
+        "", description="Account customers pay to: an IBAN, or the 20-digit расчётный счёт (RU)."
+    )
+    seller_bank_name: str = Field("", description="Name of our bank.")
+    seller_bank_bic: str = Field("", description="SWIFT/BIC of our bank, or its БИК (RU).")
+    seller_bank_corr_account: str = Field(
+        "", description="Correspondent account (к/с) of our bank (Russian sellers only)."
+    )
+    invoice_series: str = Field("FV", description="Default invoice series (the {series} part).")
+    invoice_number_format: str = Field(
+        "{series}/{year}/{month}/{seq}",
+        description="Invoice number format; {seq} counts per series and per period: per month "
+        "when {month} is in it, per year with {year}, else never resets.",
+    )
+    invoice_seq_digits: int = Field(4, description="Zero padding of {seq} (4 gives 0042).")
+    invoice_due_days: int = Field(14, description="Days from issue to payment due date.")
+    invoice_timezone: str = Field(
+        "Europe/Warsaw", description="Time zone whose calendar gives the issue date."
+    )
+
     # --- staff web app -------------------------------------------------------------
     web_host: str = Field(
         "127.0.0.1",
