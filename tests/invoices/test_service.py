@@ -26,6 +26,7 @@ from backoffice.store.models import (
     InvoiceEffect,
     SupplierBankAccount,
 )
+from PIL import Image
 from pypdf import PdfWriter
 from sqlalchemy import select
 
@@ -311,20 +312,34 @@ def _bad_files(tmp_path: Path) -> dict[str, bytes]:
     letter.add_blank_page(595, 842)
     blank = io.BytesIO()
     letter.write(blank)
+    huge = PdfWriter()
+    for _ in range(3000):
+        huge.add_blank_page(595, 842)
+    pages = io.BytesIO()
+    huge.write(pages)
+    bomb = io.BytesIO()
+    Image.new("1", (10_000, 10_000), 1).save(bomb, format="PNG")
     return {
         "encrypted.pdf": encrypted.getvalue(),
         "truncated.pdf": good[:600],
         "xxe.xml": xxe,
         "blank.pdf": blank.getvalue(),
+        "3000-pages.pdf": pages.getvalue(),
+        "bomb.png": bomb.getvalue(),
     }
 
 
 def test_unreadable_documents_get_a_reason_and_the_robot_goes_on(store_at, tmp_path) -> None:
     store, settings = store_at()
     for n, (name, data) in enumerate(_bad_files(tmp_path).items()):
-        kind = "application/xml" if name.endswith(".xml") else "application/pdf"
-        raw = invoice_email(data, message_id=f"<h{n}@dostawca.example>", filename=f"faktura-{name}")
-        mail_in(store, settings, raw.replace(b"application/pdf", kind.encode()))
+        kind = {"xml": "application/xml", "png": "image/png"}.get(name[-3:], "application/pdf")
+        raw = invoice_email(
+            data,
+            message_id=f"<h{n}@dostawca.example>",
+            filename=f"faktura-{name}",
+            content_type=kind,
+        )
+        mail_in(store, settings, raw)
     good = clean_invoice(19)
     mail_in(store, settings, invoice_email(pdf_of(good), message_id="<h9@dostawca.example>"))
     with store.session() as session:
@@ -334,7 +349,7 @@ def test_unreadable_documents_get_a_reason_and_the_robot_goes_on(store_at, tmp_p
 
     report = process_invoices(store, settings)
 
-    assert (report.documents, report.rejected, report.accepted) == (5, 4, 1)
+    assert (report.documents, report.rejected, report.accepted) == (7, 6, 1)
     with store.session() as session:
         rejected = {
             d.filename: (d.reason_code, d.reason)
@@ -344,6 +359,8 @@ def test_unreadable_documents_get_a_reason_and_the_robot_goes_on(store_at, tmp_p
     assert rejected["faktura-truncated.pdf"][0] in {"PDF_TRUNCATED", "PDF_DAMAGED", "READ_FAILED"}
     assert rejected["faktura-xxe.xml"][0] == "XML_UNSAFE"
     assert rejected["faktura-blank.pdf"][0] == "NOT_AN_INVOICE"
+    assert rejected["faktura-3000-pages.pdf"][0] == "TOO_MANY_PAGES"
+    assert rejected["faktura-bomb.png"][0] == "IMAGE_TOO_LARGE"
     assert all(reason for _, reason in rejected.values())
     items = {(r.subject_type, r.reason_code) for r in reviews(store)}
     assert {("document", code) for code, _ in rejected.values()} <= items
