@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from datetime import timedelta
 
 import pytest
@@ -206,3 +207,35 @@ def test_item_page_shows_evidence_and_actions_over_http(store: Store, client: Te
     again = client.post(f"/queue/{item_id}/approve", data={"csrf_token": token})
     assert again.headers["location"] == f"/queue/{item_id}?error=ALREADY_DECIDED"
     assert client.post(f"/queue/{item_id}/delete", data={"csrf_token": token}).status_code == 404
+
+
+def test_two_people_deciding_at_once_make_one_decision(store: Store) -> None:
+    item_ids = add_items(store, 5)
+    outcomes: dict[str, list[str]] = {"ok": [], "refused": []}
+    barrier = threading.Barrier(2)
+
+    def decide_all(actor: str, outcome: str) -> None:
+        for item_id in item_ids:
+            barrier.wait()
+            try:
+                with store.session() as session:
+                    decide(session, item_id, outcome, actor=actor, reason="r")
+                outcomes["ok"].append(actor)
+            except QueueError as exc:
+                assert exc.code == "ALREADY_DECIDED"
+                outcomes["refused"].append(actor)
+
+    threads = [
+        threading.Thread(target=decide_all, args=("ola", "approve")),
+        threading.Thread(target=decide_all, args=("jan", "reject")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes["ok"]) == len(item_ids) == len(outcomes["refused"])
+    with store.session() as session:
+        decided = session.scalars(select(ReviewDecision.review_item_id)).all()
+        assert sorted(decided) == item_ids
+        audits = [e.action for i in item_ids for e in history(session, "review_item", str(i))]
+        assert len(audits) == len(item_ids)

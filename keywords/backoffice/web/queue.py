@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from backoffice.clock import utcnow
@@ -260,15 +260,20 @@ def decide(
     reason = reason.strip()
     if outcome == "reject" and not reason:
         raise QueueError("a rejection needs a reason", code="REASON_REQUIRED")
-    item = _locked(session, item_id)
-    if item.status != "open":
-        raise QueueError(f"review item {item_id} was already closed", code="ALREADY_DECIDED")
-    before = _state(item)
     now = utcnow()
-    item.status = "done"
-    item.closed_at = now
-    item.lease_owner = None
-    item.lease_until = None
+    # One conditional write closes the item: of two people deciding at once, on either
+    # backend, exactly one changes a row and the other is told it is already decided.
+    closed = session.execute(
+        update(ReviewItem)
+        .where(ReviewItem.id == item_id, ReviewItem.status == "open")
+        .values(status="done", closed_at=now, lease_owner=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    item = _locked(session, item_id)
+    if closed.rowcount != 1:
+        raise QueueError(f"review item {item_id} was already closed", code="ALREADY_DECIDED")
+    session.refresh(item)
+    before = _state(item) | {"status": "open", "closed_at": None}
     decision = ReviewDecision(
         review_item_id=item.id,
         outcome=outcome,
