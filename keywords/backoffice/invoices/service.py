@@ -303,7 +303,12 @@ def _decide_document(
             Document.status == "new",
             Document.lease_owner == owner,
         )
-        .values(status="processed", lease_owner=None, lease_until=None, attempts=1)
+        .values(
+            status="processed",
+            lease_owner=None,
+            lease_until=None,
+            attempts=Document.attempts + 1,
+        )
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
