@@ -14,8 +14,11 @@ For every page of the scan (a PDF of images, or PNG/JPEG/TIFF files):
    language from the page straightened through the same mapping; each word lands in the
    clause whose rectangle holds it, and each clause is compared word by word with the issued
    text, so a change is named by clause ("clause 4.2 was changed") with its words. OCR's own
-   slips (a letter misread in a long word) are told apart from edits: an edit changes digits,
-   adds or drops a word, or changes a word beyond what misreading does.
+   slips are not edits: words equal up to splitting, punctuation or look-alike characters
+   are the same words, and a clause that still reads as changed is read a second time,
+   differently (resolution, segmentation, language order). A change counts only where both
+   readings see it; when it could be a misread letter ("Neither"/"Either") both readings
+   must agree on the new words.
 
 Then the pages are checked as a document: each present once, in order, all of one version.
 """
@@ -90,8 +93,11 @@ OCR_TIMEOUT_SECONDS = 120
 TESSERACT_CONFIG = "--oem 1 --psm 4"
 #: OCR words below this confidence (0-100) are not trusted to prove an edit on their own.
 MIN_EDIT_CONFIDENCE = 50.0
-#: Two spellings of the same words at least this similar are one word misread, not an edit.
+#: Two spellings at least this similar may be one word misread: such a change counts only
+#: when both readings of the page read the same new words.
 MISREAD_SIMILARITY = 0.75
+#: Letters a changed text needs for two differing readings of it to prove the change.
+MIN_DISPUTED_LETTERS = 3
 _PAD = 6.0
 
 _QR_PATTERN = re.compile(
@@ -106,9 +112,9 @@ _HOMOGLYPHS = str.maketrans(
         "и": "u", "ь": "b", "п": "n", "з": "3",
     }
 )  # fmt: skip
-_STRIP = "\"'.,;:!?()[]{}<>«»„”“‘’`*|_~"
+_STRIP = "\"'.,;:!?()[]{}<>«»„”“‘’‚‹›`*|_~"
 # Characters OCR swaps for one another in print; equal after this, two words are one misread.
-_CONFUSABLE = str.maketrans("01i|5", "ollls")
+_CONFUSABLE = str.maketrans("01i|5z", "ollls2")
 _DASHES = str.maketrans({"–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-"})
 
 
@@ -279,9 +285,9 @@ def _check_page(index: int, image: Image.Image, issued: IssuedContract) -> _Page
     if affine is None:
         image, affine = _assume_full_page(image, issued)
     if identity is None:
-        # Which page this is is not known yet: blank every box of any page and the QR codes.
-        masks = (*issued.qr_marks, *(b.rect for b in issued.boxes))
-        ocr_words = _read_words(image, affine, issued, _page_rect(issued), masks=masks)
+        # Which page this is is not known yet, nor so its boxes; handwriting in them is
+        # harmless (no clause lies under a box of its own page), the damaged codes are not.
+        ocr_words = _read_words(image, affine, issued, _page_rect(issued), masks=issued.qr_marks)
         identity = _identify_by_text(ocr_words, issued)
         found_by = "ocr" if identity else None
     ours = identity is not None and _same_version(identity, issued)
@@ -496,62 +502,101 @@ def _text_reasons(
 ) -> list[Reason]:
     reasons = []
     for segment in segments:
-        issued_words = [w for w in (_normal(t) for t in segment.text.split()) if w]
-        removed, added = _segment_edits(segment, issued_words, words)
-        if removed or added:
-            second = _segment_edits(segment, issued_words, reread(segment.rect))
-            if not (second[0] or second[1]):
-                continue
-            # Report the reading with fewer changes: the other one added its own slips.
-            if len(second[0]) + len(second[1]) < len(removed) + len(added):
-                removed, added = second
+        issued_words = [(n, t) for t in segment.text.split() if (n := _normal(t))]
+        edits = _segment_edits(segment, issued_words, words)
+        if edits:
+            # Only what both readings show changed, at the same place in the issued text.
+            again = _segment_edits(segment, issued_words, reread(segment.rect))
+            edits = [e for e in edits if any(_confirmed(e, other) for other in again)]
+        if edits:
             clause = segment.clause
-            code = codes.CLAUSE_CHANGED if clause else codes.TEXT_CHANGED
             reasons.append(
-                Reason(code, page=page, clause=clause, removed=tuple(removed), added=tuple(added))
+                Reason(
+                    codes.CLAUSE_CHANGED if clause else codes.TEXT_CHANGED,
+                    page=page,
+                    clause=clause,
+                    removed=tuple(w for e in edits for w in e.removed),
+                    added=tuple(w for e in edits for w in e.added),
+                )
             )
     return reasons
 
 
+@dataclass(frozen=True)
+class _Edit:
+    start: int  # issued word positions [start, end) replaced; start == end for an insertion
+    end: int
+    removed: tuple[str, ...]
+    added: tuple[str, ...]
+    weak: bool  # the new words look like a misreading of the old ones
+    reading: str  # the new words folded, to compare two readings
+
+
+def _confirmed(one: _Edit, other: _Edit) -> bool:
+    # Insertions have an empty range: widen both by one word so they meet their neighbours.
+    if not (one.start - 1 < other.end and other.start - 1 < one.end):
+        return False
+    if _skeleton(one.reading) == _skeleton(other.reading):
+        return True  # both read the same new words: "Neither" -> "Either" is an edit
+    # Readings that disagree still prove a clear change of a longer text (a word struck out
+    # and written over by hand reads differently each time), never of a letter or two.
+    letters = sum(ch.isalnum() for word in one.removed for ch in word)
+    return not (one.weak or other.weak) and letters >= MIN_DISPUTED_LETTERS
+
+
 def _segment_edits(
-    segment: Segment, issued_words: list[str], words: list[_Word]
-) -> tuple[list[str], list[str]]:
+    segment: Segment, issued_words: list[tuple[str, str]], words: list[_Word]
+) -> list[_Edit]:
     read = [(n, w) for w in words if segment.rect.contains(w.x, w.y) if (n := _normal(w.text))]
     return _edits(issued_words, read)
 
 
-def _edits(issued: list[str], read: list[tuple[str, _Word]]) -> tuple[list[str], list[str]]:
+def _edits(issued: list[tuple[str, str]], read: list[tuple[str, _Word]]) -> list[_Edit]:
+    """The changes from the issued words to the words read, each as (normal form, as printed)."""
     matcher = SequenceMatcher(
-        None, [_fold(w) for w in issued], [_fold(n) for n, _ in read], autojunk=False
+        None, [_fold(n) for n, _ in issued], [_fold(n) for n, _ in read], autojunk=False
     )
-    removed: list[str] = []
-    added: list[str] = []
+    edits = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
-        old = issued[i1:i2]
+        old = [n for n, _ in issued[i1:i2]]
+        printed = tuple(t for _, t in issued[i1:i2])
         new_pairs = read[j1:j2]
-        if _is_edit(old, [n for n, _ in new_pairs], [w.confidence for _, w in new_pairs]):
-            removed.extend(old)
-            added.extend(w.text for _, w in new_pairs)
-    return removed, added
+        new = [n for n, _ in new_pairs]
+        kind = _edit_kind(old, new, [w.confidence for _, w in new_pairs])
+        if kind:
+            edits.append(
+                _Edit(
+                    i1,
+                    i2,
+                    printed,
+                    tuple(w.text for _, w in new_pairs),
+                    kind == "weak",
+                    _fold("".join(new)),
+                )
+            )
+    return edits
 
 
-def _is_edit(old: list[str], new: list[str], confidences: list[float]) -> bool:
+def _edit_kind(old: list[str], new: list[str], confidences: list[float]) -> str | None:
+    """None: the same words (split, joined, punctuation, o/0, l/1); "weak": could be a
+    letter misread; "strong": digits, a word added or dropped, or a different word."""
     before, after = _fold("".join(old)), _fold("".join(new))
     if _skeleton(before) == _skeleton(after):
-        return False  # a word split or joined differently, punctuation or o/0, l/1 misread
+        return None
     if new and max(confidences) < MIN_EDIT_CONFIDENCE and _digits(before) == _digits(after):
-        return False  # what OCR could not read is not proof of an edit
+        return None  # what OCR could not read is not proof of an edit
     if _digits(before) != _digits(after):
-        return True
+        return "strong"
     letters_before = sum(ch.isalnum() for ch in before)
     letters_after = sum(ch.isalnum() for ch in after)
     if not old or not new:
-        return max(letters_before, letters_after) >= 2
+        return "strong" if max(letters_before, letters_after) >= 2 else None
     if len(old) != len(new) and abs(letters_before - letters_after) >= 2:
-        return True  # a word added or dropped next to a misread one
-    return SequenceMatcher(None, before, after, autojunk=False).ratio() < MISREAD_SIMILARITY
+        return "strong"  # a word added or dropped next to a misread one
+    similar = SequenceMatcher(None, before, after, autojunk=False).ratio() >= MISREAD_SIMILARITY
+    return "weak" if similar else "strong"
 
 
 def _normal(word: str) -> str:
