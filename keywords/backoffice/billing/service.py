@@ -408,20 +408,17 @@ def issue_due(
     report = BillingReport()
     fmt = number_format(settings)
     seller, bank = seller_from_settings(settings)
-    owner = settings.resolved_worker_id
     _finish_left_over(store, settings, report, progress)
     done = 0
     while limit is None or done < limit:
-        with store.session() as session:
-            claimed = lease.claim(
-                session,
-                InvoiceRequest,
-                owner=owner,
-                lease_seconds=settings.lease_seconds,
-                where=[InvoiceRequest.status == QUEUED],
-                limit=BATCH if limit is None else min(BATCH, limit - done),
-            )
-            jobs = [(row.id, row.source_key, dict(row.payload)) for row in claimed]
+        claimed = _claim(
+            store,
+            settings,
+            InvoiceRequest,
+            QUEUED,
+            BATCH if limit is None else min(BATCH, limit - done),
+        )
+        jobs = [(row.id, row.source_key, dict(row.payload)) for row in claimed]
         if not jobs:
             break
         for request_pk, source_key, payload in jobs:
@@ -445,6 +442,19 @@ def issue_due(
     return report
 
 
+def _claim(store: Store, settings: Settings, model: Any, status: str, limit: int) -> list[Any]:
+    """Claim up to ``limit`` records in ``status`` with our lease (loaded, committed)."""
+    with store.session() as session:
+        return lease.claim(
+            session,
+            model,
+            owner=settings.resolved_worker_id,
+            lease_seconds=settings.lease_seconds,
+            where=[model.status == status],
+            limit=limit,
+        )
+
+
 def _count(report: BillingReport, status: str, invoice_id: int) -> None:
     if status == EMAILED:
         report.emailed += 1
@@ -457,18 +467,8 @@ def _finish_left_over(
     store: Store, settings: Settings, report: BillingReport, progress: Progress | None
 ) -> None:
     """Invoices numbered by a robot that stopped before emailing them: email them now."""
-    owner = settings.resolved_worker_id
     while True:
-        with store.session() as session:
-            rows = lease.claim(
-                session,
-                IssuedInvoice,
-                owner=owner,
-                lease_seconds=settings.lease_seconds,
-                where=[IssuedInvoice.status == NUMBERED],
-                limit=BATCH,
-            )
-            ids = [row.id for row in rows]
+        ids = [row.id for row in _claim(store, settings, IssuedInvoice, NUMBERED, BATCH)]
         if not ids:
             return
         for invoice_id in ids:
