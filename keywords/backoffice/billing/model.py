@@ -20,10 +20,12 @@ Gross = net + VAT per rate; the totals are the sums over the rates.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import pycountry
@@ -508,3 +510,15 @@ def decimal_or_none(value: Any) -> Decimal | None:
         return Decimal(str(value))
     except InvalidOperation:
         return None
+
+
+def read_requests(path: Path) -> list[IssueRequest]:
+    """One request or a JSON list of them from a file; numbers are read as Decimal."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidIssueRequest(
+            f"{path.name} is not a readable JSON file: {exc}", code="INVOICE_REQUEST_UNREADABLE"
+        ) from exc
+    items = data if isinstance(data, list) else [data]
+    return [parse_request(item) for item in items]

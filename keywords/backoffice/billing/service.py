@@ -300,13 +300,16 @@ def make_documents(doc: IssuedDocument) -> tuple[bytes, bytes | None]:
     return pdf, ksef
 
 
-def _deliver(store: Store, settings: Settings, invoice_id: int) -> str:
-    """Make the documents of a numbered invoice and queue its email; return its status."""
+def _deliver(store: Store, settings: Settings, invoice_id: int) -> tuple[str, bool]:
+    """Make the documents of a numbered invoice and queue its email.
+
+    Returns its status and whether this call moved it (False when it was done before).
+    """
     with store.session() as session:
         row = session.get(IssuedInvoice, invoice_id)
         assert row is not None
         if row.status != NUMBERED:
-            return row.status
+            return row.status, False
         doc = IssuedDocument.from_row(row)
     try:
         pdf, ksef = make_documents(doc)
@@ -326,7 +329,7 @@ def _deliver(store: Store, settings: Settings, invoice_id: int) -> str:
                 reason,
                 {"number": doc.number, "source_key": row.source_key},
             )
-        return FAILED
+        return FAILED, True
     mail = invoice_mail(doc, with_ksef=ksef is not None)
     attachments = [OutgoingAttachment(f"{doc.file_stem}.pdf", pdf, "application/pdf")]
     if ksef is not None:
@@ -338,7 +341,7 @@ def _deliver(store: Store, settings: Settings, invoice_id: int) -> str:
         row = session.scalar(query)
         assert row is not None
         if row.status != NUMBERED:
-            return row.status
+            return row.status, False
         key = f"billing/invoice/{row.id}"
         queued = enqueue(
             store,
@@ -359,7 +362,7 @@ def _deliver(store: Store, settings: Settings, invoice_id: int) -> str:
         row.ksef_path = queued.attachments[1]["blob_path"] if ksef is not None else ""
         row.status, row.emailed_at = EMAILED, utcnow()
         row.lease_owner = row.lease_until = None
-    return EMAILED
+    return EMAILED, True
 
 
 # --- the robot: queued requests --------------------------------------------------------
@@ -455,7 +458,10 @@ def _claim(store: Store, settings: Settings, model: Any, status: str, limit: int
         )
 
 
-def _count(report: BillingReport, status: str, invoice_id: int) -> None:
+def _count(report: BillingReport, result: tuple[str, bool], invoice_id: int) -> None:
+    status, moved = result
+    if not moved:
+        return
     if status == EMAILED:
         report.emailed += 1
     elif status == FAILED:
