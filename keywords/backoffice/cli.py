@@ -146,6 +146,53 @@ def status() -> None:
     console.print(table)
 
 
+invoice_app = typer.Typer(help="Issuing our own invoices.", no_args_is_help=True)
+app.add_typer(invoice_app, name="invoice")
+
+
+@invoice_app.command("issue")
+def invoice_issue(
+    file: Annotated[Path, typer.Argument(help="JSON invoice request, or a list of them.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per invoice.")] = False,
+    queue: Annotated[bool, typer.Option(help="Only queue them for the billing robot.")] = False,
+) -> None:
+    """Issue invoices now (number, PDF with Factur-X, FA(3) for PL, email via the outbox)."""
+    from backoffice.billing.model import InvalidIssueRequest, read_requests
+    from backoffice.billing.service import issue_invoice, queue_requests
+
+    with _store() as (settings, store):
+        try:
+            requests = read_requests(file)
+            if queue:
+                for key, new in queue_requests(store, settings, requests):
+                    console.print(f"{key}: {'queued' if new else 'queued before'}")
+                return
+            for request in requests:
+                outcome = issue_invoice(store, settings, request)
+                if as_json:
+                    print(json.dumps(outcome.to_json(), ensure_ascii=False))
+                else:
+                    new = "issued" if outcome.created else "issued before"
+                    console.print(f"{outcome.number}: {new}, {outcome.status}")
+        except InvalidIssueRequest as exc:
+            typer.echo(f"{file}: {exc.code}: {exc}", err=True)
+            raise typer.Exit(3) from exc
+
+
+@invoice_app.command("issue-due")
+def invoice_issue_due(
+    limit: Annotated[int | None, typer.Option(help="Stop after N requests.")] = None,
+) -> None:
+    """The billing robot: issue the queued requests and finish invoices a crash left."""
+    from backoffice.billing.service import issue_due
+
+    with _store() as (settings, store), _progress("invoices") as advance:
+        report = issue_due(store, settings, limit=limit, progress=advance)
+    console.print(report.summary())
+    for reason in report.reasons:
+        console.print(f"  [yellow]{reason}[/yellow]")
+
+
 @app.command()
 def extract(
     files: Annotated[list[Path], typer.Argument(help="PDF, image or XML invoices.")],
