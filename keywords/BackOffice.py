@@ -150,6 +150,30 @@ class BackOffice:
         return self._call(lambda store, settings: chase_corrections(store, settings))
 
     @keyword
+    def queue_invoice_requests_from(self, path: str) -> int:
+        """Queue the invoice requests of a JSON file (one or a list) for issuing; return how
+        many were new. A request queued before (same key or contract) is left as it is."""
+        from pathlib import Path
+
+        from backoffice.billing.model import read_requests
+        from backoffice.billing.service import queue_requests
+
+        queued = self._call(
+            lambda store, settings: queue_requests(store, settings, read_requests(Path(path)))
+        )
+        return sum(1 for _key, new in queued if new)
+
+    @keyword
+    def issue_the_invoices_that_are_due(self, limit: int | None = None) -> Any:
+        """Issue each queued request once: gapless number, PDF with Factur-X (and KSeF FA(3)
+        for a Polish seller), email queued in the outbox. Invoices a stopped robot numbered
+        but did not email are finished first. A request that cannot be invoiced is rejected
+        with its reason and a review item; the keyword goes on with the next."""
+        from backoffice.billing.service import issue_due
+
+        return self._call(lambda store, settings: issue_due(store, settings, limit=limit))
+
+    @keyword
     def send_the_mail_that_is_due(self, limit: int | None = None) -> Any:
         """Send queued and retried outgoing mail; settle sends a crash left in doubt."""
         from backoffice.outbox.service import send_due
