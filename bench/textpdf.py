@@ -3,7 +3,7 @@
 Both read the same text PDFs (every layout of the generated corpus in Polish, Russian and
 English, written afresh with a fixed seed) one after the other in this process.
 Baseline: ``invoice2data.extract_data(path, templates, input_module=pdftotext)`` with the
-template set in bench/corpus/invoice2data/ (one per language, written for the corpus
+template set in bench/corpus/invoice2data_templates/ (one per language, written for the corpus
 layouts as a user writes one per supplier; invoice2data's bundled templates match none of
 these invoices, and a run that matches no template would measure only pdftotext).
 invoice2data then runs poppler's ``pdftotext -layout`` and its regexes; ``extract`` reads
@@ -28,7 +28,7 @@ from backoffice.invoices import corpus, extract
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PER_LAYOUT = int(os.environ.get("BENCH_TEXTPDF_PER_LAYOUT", "8"))
-TEMPLATES = Path(__file__).resolve().parent / "corpus" / "invoice2data"
+TEMPLATES = Path(__file__).resolve().parent / "corpus" / "invoice2data_templates"
 SEED = 20261121
 
 
