@@ -363,3 +363,28 @@ class SupplierBankAccount(Base):
         ForeignKey("invoice_cases.id", ondelete="SET NULL")
     )
     learned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SupplierProfile(Base):
+    """What staff corrections taught about one supplier: who it is and where its invoices
+    print the fields the generic reader got wrong (``backoffice.invoices.profiles``).
+
+    ``layout`` maps a field name to where a person's correction was found on the page:
+    ``{"page": 1, "box": [x0, y0, x1, y1], "anchor": "Znak:", "anchor_box": [...],
+    "example": "KS/7/2026", "case_id": 3, "by": "ola", "at": "..."}``, boxes relative to
+    the page (0..1, origin top-left), so scans and text PDFs of one layout share them.
+    """
+
+    __tablename__ = "supplier_profiles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seller_key: Mapped[str] = mapped_column(String(64), unique=True)
+    seller_tax_id: Mapped[str] = mapped_column(String(64), default="")
+    seller_name: Mapped[str] = mapped_column(Text, default="")
+    #: Addresses its invoices came from (lower case): finds the profile when the tax ID
+    #: itself was misread.
+    senders: Mapped[list[Any]] = mapped_column(default=list)
+    layout: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    corrections: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
