@@ -263,6 +263,11 @@ class Settings(BaseSettings):
     web_cookie_secure: bool = Field(
         False, description="Send the session cookie over HTTPS only (set behind an HTTPS proxy)."
     )
+    web_sla_hours: float = Field(
+        24.0,
+        description="Hours a review item may wait before it counts as an SLA breach on the "
+        "managers' dashboard.",
+    )
 
     # --- secrets -----------------------------------------------------------------
     vault_secret: str = Field(

@@ -16,6 +16,10 @@ class Source(StrEnum):
     XML = "xml"
     TEXT = "text"
     OCR = "ocr"
+    #: Typed in by a person correcting the reading in the review queue.
+    STAFF = "staff"
+    #: Read where a person's correction showed it sits on this supplier's layout.
+    LEARNED = "learned"
 
 
 class Kind(StrEnum):
