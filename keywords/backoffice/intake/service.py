@@ -37,9 +37,9 @@ from sqlalchemy.orm import Session
 
 from backoffice.config import Settings
 from backoffice.errors import ApplicationError
-from backoffice.intake.classify import Classification, classify
-from backoffice.intake.parse import Limits, ParsedMessage, Problem, dedupe_key, parse_message
+from backoffice.intake.parse import Problem
 from backoffice.intake.parse import thread_id as thread_of
+from backoffice.intake.read import Readers, ReadMail, ReadRules
 from backoffice.intake.sources import IncomingMail, MailSource, open_source
 from backoffice.store import Document, Message, ReviewItem, Store
 from backoffice.store.blobs import BlobBatch
@@ -119,87 +119,12 @@ class IntakeReport:
         )
 
 
-@dataclass(frozen=True)
-class ReadRules:
-    """What reading a message needs from the settings (no secrets: it goes to workers)."""
-
-    limits: Limits
-    max_message_bytes: int
-    sender_allow: frozenset[str] = frozenset()
-    sender_deny: frozenset[str] = frozenset()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ReadRules:
-        """The rules configured on ``settings``."""
-        return cls(
-            limits=Limits.from_settings(settings),
-            max_message_bytes=settings.max_message_bytes,
-            sender_allow=frozenset(settings.sender_allow),
-            sender_deny=frozenset(settings.sender_deny),
-        )
-
-
-@dataclass
-class ReadMail:
-    """One incoming message parsed, keyed and judged: everything but the storing."""
-
-    mail: IncomingMail
-    parsed: ParsedMessage
-    key: str
-    #: Why the message is kept as a record only (rejected or ignored), else None.
-    refusal: Problem | None
-    #: One classification per attachment, None where the bytes were not kept.
-    verdicts: list[Classification | None]
-
-
-def read_mail(mail: IncomingMail, rules: ReadRules) -> ReadMail:
-    """Parse, key and classify one message; pure CPU work, so it may run in a worker."""
-    parsed = parse_message(mail.raw, rules.limits)
-    if mail.truncated_size is not None:
-        parsed.attachments = []
-        parsed.fatal = Problem(
-            "MESSAGE_TOO_LARGE",
-            f"the message is {mail.truncated_size:,} bytes, over the limit of "
-            f"{rules.max_message_bytes:,}; only its header was stored",
-        )
-    refusal = parsed.fatal or _sender_refusal(parsed.sender, rules)
-    verdicts: list[Classification | None] = []
-    if refusal is None:
-        verdicts = [
-            None
-            if attachment.data is None
-            else classify(
-                attachment.filename,
-                attachment.content_type,
-                attachment.data,
-                subject=parsed.subject,
-                body=parsed.body_text,
-            )
-            for attachment in parsed.attachments
-        ]
-    return ReadMail(mail, parsed, dedupe_key(parsed), refusal, verdicts)
-
-
-def read_batch(batch: list[IncomingMail], rules: ReadRules) -> list[ReadMail]:
-    """:func:`read_mail` over a batch (the unit of work handed to a worker process)."""
-    return [read_mail(mail, rules) for mail in batch]
-
-
-def _sender_refusal(sender: str, rules: ReadRules) -> Problem | None:
-    domain = "*@" + sender.rsplit("@", 1)[-1] if "@" in sender else ""
-    if sender in rules.sender_deny or (domain and domain in rules.sender_deny):
-        return Problem("SENDER_DENIED", f"the sender {sender or '(none)'} is on the deny list")
-    if rules.sender_allow and not (
-        sender in rules.sender_allow or (domain and domain in rules.sender_allow)
-    ):
-        return Problem(
-            "SENDER_NOT_ALLOWED", f"the sender {sender or '(none)'} is not on the allow list"
-        )
-    return None
+#: One message of a batch: as the source gave it, and as it was read.
+Item = tuple[IncomingMail, ReadMail]
 
 
 def store_batch(
-    store: Store, batch: list[ReadMail], *, source: str
+    store: Store, batch: list[Item], *, source: str
 ) -> list[tuple[Outcome, Message | None]]:
     """Store a batch of read messages once each; one outcome per message, in order.
 
@@ -209,12 +134,12 @@ def store_batch(
     key (another robot stored one of them meanwhile) each message is retried in its own
     transaction, so one message never costs the others.
     """
-    keys = {read.key for read in batch}
+    keys = {read.key for _mail, read in batch}
     with store.session() as session:
         known = set(session.scalars(select(Message.dedupe_key).where(Message.dedupe_key.in_(keys))))
     outcomes: list[tuple[Outcome, Message | None]] = [(Outcome.DUPLICATE, None)] * len(batch)
     fresh: list[int] = []
-    for index, read in enumerate(batch):
+    for index, (_mail, read) in enumerate(batch):
         if read.key not in known:
             known.add(read.key)
             fresh.append(index)
@@ -240,21 +165,22 @@ def store_batch(
 
 
 def _store_one(
-    store: Store, read: ReadMail, files: _BlobRefs, source: str
+    store: Store, item: Item, files: _BlobRefs, source: str
 ) -> tuple[Outcome, Message | None]:
     """One message in its own transaction (the fallback of a batch that met a duplicate)."""
+    key = item[1].key
     try:
         with store.session() as session:
-            if session.scalar(select(Message.id).where(Message.dedupe_key == read.key)):
+            if session.scalar(select(Message.id).where(Message.dedupe_key == key)):
                 return Outcome.DUPLICATE, None
-            record = _record(read, files, source)
+            record = _record(item, files, source)
             session.add(record)
             session.flush()
             _review_items(session, record, rejected=record.status == Outcome.REJECTED)
     except IntegrityError:
         # Another robot stored the same message between our check and our commit.
         with store.session() as session:
-            if session.scalar(select(Message.id).where(Message.dedupe_key == read.key)) is None:
+            if session.scalar(select(Message.id).where(Message.dedupe_key == key)) is None:
                 raise
         return Outcome.DUPLICATE, None
     return Outcome(record.status), record
@@ -269,8 +195,9 @@ class _BlobRefs:
     attachments: list[tuple[str, str] | None]
 
 
-def _write_blobs(blobs: BlobBatch, read: ReadMail) -> _BlobRefs:
-    raw = blobs.put(read.mail.raw)
+def _write_blobs(blobs: BlobBatch, item: Item) -> _BlobRefs:
+    mail, read = item
+    raw = blobs.put(mail.raw)
     if read.refusal is not None:
         return _BlobRefs(raw, [])
     return _BlobRefs(
@@ -278,8 +205,9 @@ def _write_blobs(blobs: BlobBatch, read: ReadMail) -> _BlobRefs:
     )
 
 
-def _record(read: ReadMail, files: _BlobRefs, source: str) -> Message:
+def _record(item: Item, files: _BlobRefs, source: str) -> Message:
     """The message record with its documents (fresh objects for each transaction)."""
+    mail, read = item
     parsed = read.parsed
     message = Message(
         dedupe_key=read.key,
@@ -297,7 +225,7 @@ def _record(read: ReadMail, files: _BlobRefs, source: str) -> Message:
         headers=parsed.headers,
         body_text=parsed.body_text,
         raw_sha256=files.raw[0],
-        raw_size=len(read.mail.raw),
+        raw_size=len(mail.raw),
         raw_path=files.raw[1],
         problems=[{"code": p.code, "message": p.message} for p in parsed.problems],
     )
@@ -410,6 +338,23 @@ def _prefetch(source: MailSource) -> Iterator[list[IncomingMail]]:
         thread.join()
 
 
+def _store_and_mark(
+    store: Store,
+    source: MailSource,
+    batch: list[IncomingMail],
+    reading: Callable[[], list[ReadMail]],
+    report: IntakeReport,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Store one batch, then (only then) mark it done at the source."""
+    items = list(zip(batch, reading(), strict=True))
+    for outcome, message in store_batch(store, items, source=source.name):
+        report.add(outcome, message)
+    source.mark_done([mail.ref for mail in batch])
+    if progress:
+        progress(len(batch))
+
+
 def run_intake(
     store: Store,
     settings: Settings,
@@ -433,7 +378,10 @@ def run_intake(
         if own_source:
             source.close()
         return report
-    rules = ReadRules.from_settings(settings)
+    readers = Readers(ReadRules.from_settings(settings))
+    # (batch, its reading under way): the batch read ahead while the one before is stored
+    ahead: tuple[list[IncomingMail], Callable[[], list[ReadMail]]] | None = None
+    taken = 0
     try:
         for batch in _prefetch(source):
             if not renew_named(
@@ -442,17 +390,19 @@ def run_intake(
                 raise ApplicationError(
                     f"lost the lease on {source.name} to another robot", code="LEASE_LOST"
                 )
-            if limit is not None and report.seen >= limit:
-                break
             if limit is not None:
-                batch = batch[: limit - report.seen]
-            outcomes = store_batch(store, read_batch(batch, rules), source=source.name)
-            for outcome, message in outcomes:
-                report.add(outcome, message)
-            source.mark_done([mail.ref for mail in batch])
-            if progress:
-                progress(len(batch))
+                batch = batch[: max(limit - taken, 0)]
+                if not batch:
+                    break
+            taken += len(batch)
+            reading = readers.submit([(mail.raw, mail.truncated_size) for mail in batch])
+            if ahead is not None:
+                _store_and_mark(store, source, *ahead, report, progress)
+            ahead = (batch, reading)
+        if ahead is not None:
+            _store_and_mark(store, source, *ahead, report, progress)
     finally:
+        readers.close()
         release_named(store.session, lease, owner=owner)
         if own_source:
             source.close()
