@@ -28,6 +28,11 @@ FONT = "DejaVu"
 
 LABELS: dict[str, dict[str, str]] = {
     "pl": {
+        "th_unit_price": "Cena netto",
+        "th_net": "Netto",
+        "th_rate": "VAT %",
+        "th_vat": "VAT",
+        "th_gross": "Brutto",
         "title": "Faktura VAT nr {number}",
         "issue_date": "Data wystawienia",
         "sale_date": "Data sprzedaży",
@@ -59,6 +64,11 @@ LABELS: dict[str, dict[str, str]] = {
         "page": "Strona {page}",
     },
     "ru": {
+        "th_unit_price": "Цена",
+        "th_net": "Без НДС",
+        "th_rate": "Ставка",
+        "th_vat": "НДС",
+        "th_gross": "С НДС",
         "title": "Счёт-фактура № {number} от {date}",
         "issue_date": "Дата выставления",
         "sale_date": "Дата отгрузки",
@@ -90,6 +100,11 @@ LABELS: dict[str, dict[str, str]] = {
         "page": "Страница {page}",
     },
     "en": {
+        "th_unit_price": "Unit price",
+        "th_net": "Net",
+        "th_rate": "VAT %",
+        "th_vat": "VAT",
+        "th_gross": "Gross",
         "title": "VAT invoice No. {number}",
         "issue_date": "Issue date",
         "sale_date": "Date of supply",
@@ -294,7 +309,7 @@ def _items(doc: IssuedDocument, page: _Page, t: dict[str, str]) -> None:
 
     def header() -> None:
         for key, x, align in columns:
-            canvas.text(x, page.y, t[key], 7, bold=True, align=align)
+            canvas.text(x, page.y, t.get(f"th_{key}", t[key]), 7, bold=True, align=align)
         page.y += 4
         canvas.rule(LEFT, page.y, RIGHT)
         page.y += 10
@@ -336,7 +351,7 @@ def _summary(doc: IssuedDocument, page: _Page, t: dict[str, str]) -> None:
     page.y += 13
     cols = (("rate", 340), ("net", 410), ("vat", 480), ("gross", RIGHT))
     for key, x in cols:
-        canvas.text(x, page.y, t[key], 7, bold=True, align="right")
+        canvas.text(x, page.y, t.get(f"th_{key}", t[key]), 7, bold=True, align="right")
     page.y += 11
     for rate in doc.rates:
         values = (
