@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from backoffice.clock import utcnow
 from backoffice.config import Settings
-from backoffice.invoices import export
+from backoffice.invoices import export, profiles
 from backoffice.invoices.api import extract
 from backoffice.invoices.decide import (
     ACCEPTED,
@@ -74,6 +74,7 @@ from backoffice.store.models import (
     InvoiceCaseMail,
     InvoiceEffect,
     Message,
+    OutboxMessage,
     ReviewItem,
     SupplierBankAccount,
 )
@@ -262,6 +263,10 @@ def _read(store: Store, job: _Claimed) -> ExtractionResult:
         return result
     result = extract(path)
     result.file = Path(job.filename)
+    # What staff corrections taught about this supplier's layout, before the rules run.
+    profiles.consult(
+        store, job.document_id, path, result, seller_key(_text(result, "seller_tax_id"))
+    )
     return result
 
 
@@ -325,14 +330,7 @@ def _decide_document(
     key = case_key_for(seller, number)
     case = _waiting_case_in_thread(session, message, number) or _waiting_case_by_key(session, key)
     matched = case is not None
-    earlier, by_reference = _earlier_invoices(session, seller, document.sha256, case)
-    context = RuleContext(
-        own_tax_ids=tuple(settings.own_tax_ids),
-        supplier_accounts=_known_accounts(session, seller),
-        earlier_invoices=earlier,
-        file_sha256=document.sha256 or None,
-        confidence_threshold=settings.invoice_confidence_threshold,
-    )
+    context, by_reference = _rule_context(session, settings, seller, document.sha256, case)
     findings = run_rules(result, context)
     decision = decide(result, findings, settings.invoice_confidence_threshold)
     duplicate = next((f for f in decision.reasons if f.code == DUPLICATE_INVOICE), None)
@@ -358,6 +356,46 @@ def _decide_document(
         _to_review(session, case, decision.reasons[0].code, _reason(decision.reasons))
     session.flush()
     return _outcome_of(case, matched)
+
+
+def _rule_context(
+    session: Session,
+    settings: Settings,
+    seller: str | None,
+    sha256: str,
+    case: InvoiceCase | None,
+) -> tuple[RuleContext, dict[str, int]]:
+    earlier, by_reference = _earlier_invoices(session, seller, sha256, case)
+    context = RuleContext(
+        own_tax_ids=tuple(settings.own_tax_ids),
+        supplier_accounts=_known_accounts(session, seller),
+        earlier_invoices=earlier,
+        file_sha256=sha256 or None,
+        confidence_threshold=settings.invoice_confidence_threshold,
+    )
+    return context, by_reference
+
+
+def recheck(
+    session: Session, settings: Settings, case: InvoiceCase, result: ExtractionResult
+) -> tuple[list[Finding], Decision]:
+    """The rules and the decision over a (staff-corrected) reading of ``case``, with what
+    the store knows, exactly as the robot checks a new document of that case."""
+    version = latest_version(session, case)
+    sha256 = version.document.sha256 if version is not None else ""
+    context, _ = _rule_context(session, settings, _text(result, "seller_tax_id"), sha256, case)
+    findings = run_rules(result, context)
+    return findings, decide(result, findings, settings.invoice_confidence_threshold)
+
+
+def latest_version(session: Session, case: InvoiceCase) -> InvoiceCaseDocument | None:
+    """The newest document of a case (the one its fields were read from)."""
+    return session.scalar(
+        select(InvoiceCaseDocument)
+        .where(InvoiceCaseDocument.case_pk == case.id)
+        .order_by(InvoiceCaseDocument.version.desc())
+        .limit(1)
+    )
 
 
 def _outcome_of(case: InvoiceCase, matched: bool) -> str:
@@ -430,6 +468,17 @@ def _take_reading(
     decision: Decision,
 ) -> None:
     """Make this document the case's latest version: fields, findings, thread."""
+    set_reading(case, result, decision)
+    case.reply_to = _reply_address(message)[:500]
+    if not message.message_id_synthetic:
+        case.message_id = message.message_id
+        case.references = list(message.references or [])
+        _remember_mail(session, case, message.message_id, "incoming")
+    _link(session, case.id, document, decision.outcome, decision.reasons)
+
+
+def set_reading(case: InvoiceCase, result: ExtractionResult, decision: Decision) -> None:
+    """Put a reading (the robot's, or staff's correction of it) and its decision on the case."""
     seller = _text(result, "seller_tax_id") or ""
     gross = result.value("total_gross")
     case.seller_tax_id = seller[:64]
@@ -442,12 +491,6 @@ def _take_reading(
     case.outcome = decision.outcome
     case.fields = result.to_json()
     case.findings = [finding_evidence(result, f) for f in decision.reasons]
-    case.reply_to = _reply_address(message)[:500]
-    if not message.message_id_synthetic:
-        case.message_id = message.message_id
-        case.references = list(message.references or [])
-        _remember_mail(session, case, message.message_id, "incoming")
-    _link(session, case.id, document, decision.outcome, decision.reasons)
 
 
 def _link(
@@ -618,21 +661,9 @@ def _ask_for_correction(
         return
     language = email_language(result)
     subject, body = correction_email(result, findings, language)
-    round_ = case.rounds + 1
     try:
-        row = enqueue(
-            store,
-            settings,
-            key=f"invoice-case:{case.id}:correction:{round_}",
-            to=case.reply_to,
-            subject=subject,
-            body_text=body,
-            in_reply_to=case.message_id,
-            references=case.references,
-            language=language,
-            subject_type=CASE_SUBJECT,
-            subject_ref=str(case.id),
-            session=session,
+        request_correction(
+            session, store, settings, case, subject, body, language, decision.reasons[0].code
         )
     except InvalidOutgoingMail as exc:
         _to_review(
@@ -641,16 +672,47 @@ def _ask_for_correction(
             CORRECTION_UNDELIVERABLE,
             f"a correction request cannot be sent to {case.reply_to or '(no sender)'}: {exc}",
         )
-        return
+
+
+def request_correction(
+    session: Session,
+    store: Store,
+    settings: Settings,
+    case: InvoiceCase,
+    subject: str,
+    body: str,
+    language: str,
+    reason_code: str,
+) -> OutboxMessage:
+    """Queue a correction request to the sender in the case's thread (once per round: the
+    idempotency key names the case and round) and let the case wait for the corrected
+    invoice. Used by the robot and by staff rejecting an invoice in the review queue.
+    Raises ``InvalidOutgoingMail`` when there is no one to write to."""
+    round_ = case.rounds + 1
+    row = enqueue(
+        store,
+        settings,
+        key=f"invoice-case:{case.id}:correction:{round_}",
+        to=case.reply_to,
+        subject=subject,
+        body_text=body,
+        in_reply_to=case.message_id,
+        references=case.references,
+        language=language,
+        subject_type=CASE_SUBJECT,
+        subject_ref=str(case.id),
+        session=session,
+    )
     now = utcnow()
     case.rounds = round_
     case.state = WAITING
-    case.reason_code = decision.reasons[0].code
+    case.reason_code = reason_code
     case.correction_message_id = row.message_id
     case.waiting_since = now
     case.reminders = 0
     case.reminded_at = None
     _remember_mail(session, case, row.message_id, "correction")
+    return row
 
 
 def _to_review(session: Session, case: InvoiceCase, code: str, reason: str) -> None:
@@ -735,6 +797,21 @@ def _close_reviews(session: Session, case_id: int) -> None:
         )
     ):
         item.status, item.closed_at = "done", utcnow()
+
+
+def accept_reviewed(
+    session: Session, settings: Settings, case: InvoiceCase, result: ExtractionResult
+) -> None:
+    """A person approved a case in review: accept it as the robot accepts one. The export
+    (and hook) are recorded once under the case's keys and made by the robot's next run;
+    the IBAN becomes a known account of the supplier (a person vouched for it)."""
+    if case.state in (ACCEPTED_STATE, EXPORTED):
+        return
+    version = latest_version(session, case)
+    if version is not None:
+        version.outcome = ACCEPTED
+    case.outcome = ACCEPTED
+    _accept(session, settings, case, result)
 
 
 # --- step 2: export and hook ------------------------------------------------------------
