@@ -216,6 +216,31 @@ class Settings(BaseSettings):
         "after the reminder the case goes to review.",
     )
 
+    # --- contracts -------------------------------------------------------------------
+    contract_trust_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Comma list of PEM (or DER) files with the root certificates a digitally "
+        "signed contract's chain must end in (e.g. the qualified trust service providers). "
+        "Empty means no digital signature can be trusted: such contracts go to review.",
+    )
+    contract_revocation: Literal["off", "soft", "hard"] = Field(
+        "soft",
+        description="Revocation checking of signers' certificates: off; soft (use what is at "
+        "hand, unknown is accepted); hard (unknown status sends the contract to review).",
+    )
+    contract_crls: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Comma list of CRL files (DER or PEM) used for revocation checking offline.",
+    )
+    contract_revocation_fetch: bool = Field(
+        False, description="Fetch CRLs and OCSP answers over the network for revocation checks."
+    )
+    contract_correction_rounds: int = Field(
+        2,
+        description="Correction requests per contract; a version still wrong after that many "
+        "goes to review.",
+    )
+
     # --- issuing invoices (the seller is us) -------------------------------------------
     seller_name: str = Field("", description="Our legal name as printed on issued invoices.")
     seller_address: str = Field("", description="Our street and building number.")
@@ -280,6 +305,11 @@ class Settings(BaseSettings):
     @classmethod
     def _split_lists(cls, value: Any) -> list[str]:
         return [item.lower() for item in _csv(value)]
+
+    @field_validator("contract_trust_roots", "contract_crls", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> list[str]:
+        return _csv(value)
 
     @field_validator("own_tax_ids", mode="before")
     @classmethod
