@@ -193,6 +193,84 @@ def invoice_issue_due(
         console.print(f"  [yellow]{reason}[/yellow]")
 
 
+contract_app = typer.Typer(help="Offers and contracts for customers.", no_args_is_help=True)
+app.add_typer(contract_app, name="contract")
+
+
+@contract_app.command("issue")
+def contract_issue(
+    files: Annotated[list[Path], typer.Argument(help="Customer form JSON files.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per form.")] = False,
+) -> None:
+    """Generate the offer and the contract for each form, store them and queue the email."""
+    from backoffice.contracts.service import InvalidContractForm, issue_contract, read_form
+
+    failed = False
+    with _store() as (settings, store):
+        for file in files:
+            try:
+                outcome = issue_contract(store, settings, read_form(file))
+            except InvalidContractForm as exc:
+                typer.echo(f"{file}: {exc.code}: {exc}", err=True)
+                failed = True
+                continue
+            if as_json:
+                print(json.dumps(outcome.to_json(), ensure_ascii=False))
+            else:
+                new = "issued" if outcome.created else "issued before"
+                console.print(
+                    f"{outcome.contract_id}: {new}, {outcome.status}, to {outcome.customer_email}",
+                    highlight=False,
+                )
+    if failed:
+        raise typer.Exit(3)
+
+
+@app.command()
+def contracts(limit: Annotated[int | None, typer.Option(help="Stop after N documents.")] = None):
+    """The contracts robot: check returned contracts, mark signed ones, ask for corrections."""
+    from backoffice.contracts.service import check_returned_contracts
+
+    with _store() as (settings, store), _progress("contracts") as advance:
+        report = check_returned_contracts(store, settings, limit=limit, progress=advance)
+    console.print(report.summary())
+    for reason in report.reasons:
+        console.print(f"  [yellow]{reason}[/yellow]")
+
+
+@app.command("check-contract")
+def check_contract(
+    file: Annotated[Path, typer.Argument(help="A returned contract: signed PDF, scan or image.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
+    """Check a returned contract against the one we issued (found by its QR code or number).
+
+    Exit 0 when validly signed, 3 when not (the reasons say why).
+    """
+    from backoffice.contracts.service import check_contract_file
+
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        if not logging.getLogger().isEnabledFor(logging.INFO):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"{file}: cannot be read: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from exc
+    with _store() as (settings, store):
+        result = check_contract_file(store, settings, data)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        verdict = "[green]valid[/green]" if result["valid"] else "[red]not valid[/red]"
+        console.print(f"[bold]{file}[/bold] ({result['contract_id']}): {verdict}", highlight=False)
+        for reason in result["reasons"]:
+            text = reason.get("message") or reason.get("messages", {}).get("en", "")
+            console.print(f"  [yellow]{reason['code']}: {text}[/yellow]", highlight=False)
+    if not result["valid"]:
+        raise typer.Exit(3)
+
+
 @app.command()
 def extract(
     files: Annotated[list[Path], typer.Argument(help="PDF, image or XML invoices.")],
