@@ -181,6 +181,11 @@ def contract_request(form: dict[str, Any], settings: Settings) -> ContractReques
     contract.
     """
     data = dict(form)
+    if "seller" not in data and not (settings.seller_name and settings.seller_tax_id):
+        raise ConfigurationError(
+            "the form names no seller and BACKOFFICE_SELLER_NAME / SELLER_TAX_ID are not set",
+            code="SELLER_NOT_CONFIGURED",
+        )
     if "seller" not in data:
         address = ", ".join(
             part
@@ -241,6 +246,42 @@ def issue_contract(store: Store, settings: Settings, form: dict[str, Any]) -> Is
         if again is None:
             raise
         return again
+
+
+@dataclass
+class IssueReport:
+    """What one pass over a folder of forms did."""
+
+    issued: int = 0
+    issued_before: int = 0
+    refused: int = 0
+    #: One line per form that could not be issued: ``CODE: file: why``.
+    reasons: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for logs."""
+        return (
+            f"contracts: {self.issued} issued, {self.issued_before} issued before, "
+            f"{self.refused} forms refused"
+        )
+
+
+def issue_contracts_from(store: Store, settings: Settings, folder: Path) -> IssueReport:
+    """Issue a contract for every ``*.json`` form in ``folder`` (each once, however often
+    this runs); a bad form is refused with its reason and the others go on."""
+    report = IssueReport()
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            outcome = issue_contract(store, settings, read_form(path))
+        except BusinessError as exc:
+            report.refused += 1
+            report.reasons.append(f"{exc.code}: {path.name}: {exc}")
+            continue
+        if outcome.created:
+            report.issued += 1
+        else:
+            report.issued_before += 1
+    return report
 
 
 def _existing(store: Store, contract_id: str, wanted: dict[str, Any]) -> IssueOutcome | None:
@@ -423,7 +464,7 @@ def _review_note(session: Session, document_id: int) -> str:
     contract = session.get(Contract, row.contract_pk) if row is not None else None
     if contract is not None and contract.status == REVIEW:
         return f"{contract.reason_code}: contract {contract.contract_id}: {contract.reason}"
-    return f"{document.reason_code}: {document.filename}: {document.reason}"
+    return f"{document.reason_code}: {document.reason}"
 
 
 def _returned_contract_documents() -> Any:
