@@ -174,6 +174,45 @@ class BackOffice:
         return self._call(lambda store, settings: issue_due(store, settings, limit=limit))
 
     @keyword
+    def issue_the_contract_from_form(self, path: str) -> str:
+        """Generate the offer and the contract for one customer form (JSON), keep them and
+        queue the email with both PDFs in the customer's language; return the contract ID.
+        The same form again issues nothing new. A bad form fails with BUSINESS."""
+        from pathlib import Path
+
+        from backoffice.contracts.service import issue_contract, read_form
+
+        outcome = self._call(
+            lambda store, settings: issue_contract(store, settings, read_form(Path(path)))
+        )
+        logger.info(f"{outcome.contract_id}: {'issued' if outcome.created else 'issued before'}")
+        return outcome.contract_id
+
+    @keyword
+    def issue_contracts_from_forms_in(self, folder: str) -> Any:
+        """Issue a contract for every form (``*.json``) in ``folder``, each once however
+        often this runs; a bad form is refused with its reason and the others go on."""
+        from pathlib import Path
+
+        from backoffice.contracts.service import issue_contracts_from
+
+        return self._call(
+            lambda store, settings: issue_contracts_from(store, settings, Path(folder))
+        )
+
+    @keyword
+    def check_the_returned_contracts(self, limit: int | None = None) -> Any:
+        """Match each returned contract (signed PDF, scan or photo) to the contract we issued
+        and decide: signed; a correction request in the customer's thread and language naming
+        each problem with its page; or staff review after the configured rounds or when
+        unclear. Bad files do not fail the keyword: each gets its reason."""
+        from backoffice.contracts.service import check_returned_contracts
+
+        return self._call(
+            lambda store, settings: check_returned_contracts(store, settings, limit=limit)
+        )
+
+    @keyword
     def send_the_mail_that_is_due(self, limit: int | None = None) -> Any:
         """Send queued and retried outgoing mail; settle sends a crash left in doubt."""
         from backoffice.outbox.service import send_due
