@@ -31,8 +31,9 @@ setup: system $(BIN)/.installed
 
 run: setup
 	$(ROBOT) --name "Back office" --consolewidth 100 \
-		robots/sample-mailbox.robot robots/intake.robot robots/invoices.robot robots/outbox.robot \
-		robots/status.robot
+		--variable CONTRACT_FORMS:resources/samples/contracts \
+		robots/sample-mailbox.robot robots/intake.robot robots/invoices.robot \
+		robots/contracts.robot robots/outbox.robot robots/status.robot
 	@$(BIN)/backoffice status
 
 test-setup: setup
