@@ -169,7 +169,7 @@ def test_threads_issuing_at_once_get_distinct_consecutive_numbers(billing_store)
             for n in range(10):
                 request = parse_request(pl_request(f"t{worker}-{n}"))
                 numbers.append(issue_invoice(store, settings, request).number)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
