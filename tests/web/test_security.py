@@ -19,7 +19,14 @@ from tests.web.support import PASSWORD, add_document_item, add_staff, csrf_of, s
 
 _PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
 #: A value for each path parameter, so each route is called on a real record.
-_VALUES = {"item_id": "1", "number": "1", "action": "approve", "user_id": "1", "change": "disable"}
+_VALUES = {
+    "item_id": "1",
+    "number": "1",
+    "action": "approve",
+    "user_id": "1",
+    "change": "disable",
+    "table": "stages",
+}
 
 
 def _routes(client: TestClient) -> list[tuple[str, str, str]]:
@@ -106,6 +113,23 @@ def test_sign_in_form_needs_its_own_token(client: TestClient, seeded: Store) -> 
     )
     assert response.status_code == 403
     assert SESSION_COOKIE not in client.cookies
+
+
+def test_a_clerk_is_refused_on_the_managers_dashboard_and_its_csv(
+    client: TestClient, seeded: Store
+) -> None:
+    add_staff(seeded, "manager", "manager")
+    routes = [p for m, p, pattern in _routes(client) if pattern.startswith("/dashboard")]
+    assert {"/dashboard", "/dashboard/stages.csv"} <= set(routes)
+    sign_in(client, "clerk")
+    for path in routes:
+        assert client.get(path).status_code == 403, path
+    assert 'href="/dashboard"' not in client.get("/queue").text
+    client.cookies.clear()
+    sign_in(client, "manager")
+    for path in routes:
+        assert client.get(path).status_code == 200, path
+    assert 'href="/dashboard"' in client.get("/queue").text
 
 
 def test_clerk_and_manager_are_refused_on_admin_pages(client: TestClient, seeded: Store) -> None:

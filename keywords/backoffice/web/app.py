@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import (
+    JSONResponse,
     PlainTextResponse,
     RedirectResponse,
     Response,
@@ -40,9 +41,10 @@ from starlette.templating import Jinja2Templates
 
 from backoffice.clock import utcnow
 from backoffice.config import Settings
+from backoffice.invoices import profiles
 from backoffice.store import Store, open_store
 from backoffice.store.models import ReviewItem
-from backoffice.web import accounts, documents, queue
+from backoffice.web import accounts, corrections, dashboard, documents, queue
 from backoffice.web.accounts import AccountError, Staff
 from backoffice.web.audit import history
 from backoffice.web.models import ROLES
@@ -55,7 +57,7 @@ SIGN_IN_COOKIE = "bo_sign_in"
 #: Paths reachable without a session (exact, or a prefix when ending in "/").
 PUBLIC_PATHS = ("/sign-in", "/static/")
 #: Path prefixes that need a role beyond clerk.
-ROLE_PREFIXES = {"/admin": "admin"}
+ROLE_PREFIXES = {"/admin": "admin", "/dashboard": "manager"}
 #: Largest request body accepted (forms only; there are no uploads).
 MAX_BODY = 64 * 1024
 SAFE_METHODS = {"GET", "HEAD"}
@@ -75,6 +77,11 @@ ERRORS = {
     "PASSWORD_TOO_SHORT": f"A password needs at least {accounts.MIN_PASSWORD_LENGTH} characters.",
     "SIGN_IN_FAILED": "Wrong user name or password, or the account is locked for a while.",
     "SELF_DISABLE": "You cannot disable your own account.",
+    "FIELDS_INVALID": "Some values are not valid; nothing was saved. Look at the marked fields.",
+    "FIELDS_MISSING": "Fill in the invoice number, dates, parties and total before approving.",
+    "EMAIL_REQUIRED": "The correction email needs a subject and a text.",
+    "NO_SENDER": "There is no address to send the correction to; nothing was changed.",
+    "NOT_AN_INVOICE": "This item is not about an invoice.",
 }
 #: Item actions by their URL word.
 ACTIONS = {"approve": "approve", "reject": "reject", "send-back": "send_back", "assign": "assign"}
@@ -85,6 +92,11 @@ NOTICES = {
     "assign": "Assignment saved.",
     "user_added": "User added.",
     "user_changed": "User changed.",
+    "corrected": "Corrections saved; the rules ran again on the corrected values.",
+    "unchanged": "Nothing was changed.",
+    "approve_learned": "Approved; the invoice goes to export and the supplier's layout is "
+    "remembered for its next invoices.",
+    "reject_mailed": "Rejected; the correction email is queued to the sender in the thread.",
 }
 
 Scope = MutableMapping[str, Any]
@@ -386,6 +398,7 @@ class WebApp:
                 if document is not None:
                     entries += history(session, "document", str(document.id))
                     entries.sort(key=lambda e: e.id)
+                case = corrections.case_of(session, item)
                 names = [s for s in queue.facets(session, "open").assignees]
                 result = {
                     "item": item,
@@ -397,6 +410,8 @@ class WebApp:
                     "problems": documents.problems_of(item.evidence),
                     "history": entries,
                     "decisions": queue.decisions(session, item.id),
+                    "case": corrections.case_view(case) if case is not None else None,
+                    "bad_fields": set(request.query_params.get("bad", "").split(",")),
                     "staff_names": names,
                     "evidence_json": json.dumps(
                         item.evidence, indent=2, ensure_ascii=False, default=str
@@ -451,7 +466,7 @@ class WebApp:
                     return "no document for this item"
                 try:
                     return documents.render_page(
-                        self.store.blobs, document, number, documents.fields_of(item.evidence)
+                        self.store.blobs, document, number, documents.marked_fields(item.evidence)
                     )
                 except documents.RenderError as exc:
                     return str(exc)
@@ -468,6 +483,8 @@ class WebApp:
             return PlainTextResponse("no such action", status_code=404)
         form = await request.form()
         staff: Staff = request.state.staff
+        if action in ("approve", "reject") and await run_in_threadpool(self._is_case, item_id):
+            return await self._case_action(item_id, action, form, staff)
 
         def work() -> None:
             with self.store.session() as session:
@@ -489,6 +506,112 @@ class WebApp:
         except queue.QueueError as exc:
             return RedirectResponse(f"/queue/{item_id}?error={exc.code}", status_code=303)
         return RedirectResponse(f"/queue/{item_id}?done={action}", status_code=303)
+
+    # --- invoice cases: correct, approve, reject with an email ---------------------------
+    def _is_case(self, item_id: int) -> bool:
+        with self.store.session() as session:
+            item = session.get(ReviewItem, item_id)
+            return item is not None and corrections.case_of(session, item) is not None
+
+    async def _case_action(self, item_id: int, action: str, form: Any, staff: Staff) -> Response:
+        def work() -> str:
+            if action == "approve":
+                with self.store.session() as session:
+                    wanted = corrections.learning_input(session, self.store, item_id)
+                # Outside any transaction: a scanned page is OCRed to find the values.
+                pages = profiles.page_texts(wanted.path, wanted.pages) if wanted.path else []
+                with self.store.session() as session:
+                    learned = corrections.approve(
+                        session, self.settings, item_id, actor=staff.username, pages=pages
+                    )
+                return "approve_learned" if learned.get("layout") else "approve"
+            with self.store.session() as session:
+                corrections.reject(
+                    session,
+                    self.store,
+                    self.settings,
+                    item_id,
+                    actor=staff.username,
+                    reason=str(form.get("reason", ""))[:2000],
+                    subject=str(form.get("subject", "")),
+                    body=str(form.get("body", "")),
+                )
+            return "reject_mailed"
+
+        try:
+            done = await run_in_threadpool(work)
+        except queue.QueueError as exc:
+            return RedirectResponse(f"/queue/{item_id}?error={exc.code}", status_code=303)
+        return RedirectResponse(f"/queue/{item_id}?done={done}", status_code=303)
+
+    async def item_fields(self, request: Request) -> Response:
+        item_id = request.path_params["item_id"]
+        form = await request.form()
+        staff: Staff = request.state.staff
+        typed = {
+            key[2:]: str(value)[:1000]
+            for key, value in form.multi_items()
+            if key.startswith("f_") and isinstance(value, str)
+        }
+
+        def work() -> dict[str, tuple[str, str]]:
+            with self.store.session() as session:
+                return corrections.correct(
+                    session, self.settings, item_id, typed, actor=staff.username
+                )
+
+        try:
+            changes = await run_in_threadpool(work)
+        except corrections.FieldsInvalid as exc:
+            query = urlencode({"error": exc.code, "bad": ",".join(sorted(exc.errors))})
+            return RedirectResponse(f"/queue/{item_id}?{query}", status_code=303)
+        except queue.QueueError as exc:
+            return RedirectResponse(f"/queue/{item_id}?error={exc.code}", status_code=303)
+        if form.get("then") == "approve":
+            return await self._case_action(item_id, "approve", form, staff)
+        done = "corrected" if changes else "unchanged"
+        return RedirectResponse(f"/queue/{item_id}?done={done}", status_code=303)
+
+    async def validate_field(self, request: Request) -> Response:
+        """Check one typed value as the robot would read it (the form's as-you-type check)."""
+        try:
+            data = json.loads(await request.body())
+            name = str(data["field"])[:64]
+            value = str(data.get("value", ""))[:1000]
+            language = str(data.get("language") or "")[:8] or None
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"ok": False, "error": "bad request"}, status_code=400)
+        try:
+            parsed = profiles.parse_field(name, value, language)
+        except profiles.FieldInvalid as exc:
+            return JSONResponse({"ok": False, "error": exc.reason})
+        return JSONResponse({"ok": True, "shown": parsed.shown})
+
+    # --- the managers' dashboard ----------------------------------------------------------
+    async def dashboard_page(self, request: Request) -> Response:
+        def work() -> dashboard.Dashboard:
+            with self.store.session() as session:
+                return dashboard.build(session, self.settings)
+
+        board = await run_in_threadpool(work)
+        return self.page(request, "dashboard.html", board=board, charts=dashboard.charts(board))
+
+    async def dashboard_csv(self, request: Request) -> Response:
+        name = request.path_params["table"]
+
+        def work() -> dashboard.Dashboard:
+            with self.store.session() as session:
+                return dashboard.build(session, self.settings)
+
+        board = await run_in_threadpool(work)
+        table = board.table(name)
+        if table is None:
+            return PlainTextResponse("no such table", status_code=404)
+        return Response(
+            dashboard.csv_text(table),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": _attachment(f"{name}.csv")},
+        )
 
     # --- administration ---------------------------------------------------------------
     async def users(self, request: Request) -> Response:
@@ -572,11 +695,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/queue/{item_id:int}", web.item, methods=["GET"]),
         Route("/queue/{item_id:int}/document", web.item_document, methods=["GET"]),
         Route("/queue/{item_id:int}/pages/{number:int}.png", web.item_page_image, methods=["GET"]),
+        Route("/queue/validate", web.validate_field, methods=["POST"]),
+        Route("/queue/{item_id:int}/fields", web.item_fields, methods=["POST"]),
         Route(
             "/queue/{item_id:int}/{action:str}",
             web.item_action,
             methods=["POST"],
         ),
+        Route("/dashboard", web.dashboard_page, methods=["GET"]),
+        Route("/dashboard/{table:str}.csv", web.dashboard_csv, methods=["GET"]),
         Route("/admin/users", web.users, methods=["GET"]),
         Route("/admin/users", web.user_add, methods=["POST"]),
         Route("/admin/users/{user_id:int}/{change:str}", web.user_active, methods=["POST"]),

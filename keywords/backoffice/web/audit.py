@@ -41,6 +41,28 @@ def record(
     return entry
 
 
+def record_on_item(
+    session: Session,
+    item_id: int,
+    actor: str,
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    detail: str = "",
+) -> AuditEntry:
+    """Add an audit entry about review item ``item_id`` (shown in the item's history)."""
+    return record(
+        session,
+        actor=actor,
+        action=action,
+        subject_type="review_item",
+        subject_ref=str(item_id),
+        before=before,
+        after=after,
+        detail=detail,
+    )
+
+
 def history(session: Session, subject_type: str, subject_ref: str) -> list[AuditEntry]:
     """The audit entries of one record, oldest first."""
     return list(

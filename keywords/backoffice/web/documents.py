@@ -26,8 +26,9 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
 from sqlalchemy.orm import Session
 
+from backoffice.invoices.service import CASE_SUBJECT, latest_version
 from backoffice.store.blobs import BlobStore
-from backoffice.store.models import Document, ReviewItem
+from backoffice.store.models import Document, InvoiceCase, ReviewItem
 
 #: Longest side of a rendered page image, in pixels.
 MAX_SIDE = 1400
@@ -64,10 +65,14 @@ class ProblemView:
 
 
 def document_for(session: Session, item: ReviewItem) -> Document | None:
-    """The document a review item is about, if any."""
+    """The document a review item is about, if any (an invoice case's: its newest one)."""
     ref: Any = item.evidence.get("document_id") if isinstance(item.evidence, dict) else None
     if ref is None and item.subject_type == "document":
         ref = item.subject_ref
+    if ref is None and item.subject_type == CASE_SUBJECT and item.subject_ref.isdigit():
+        case = session.get(InvoiceCase, int(item.subject_ref))
+        version = latest_version(session, case) if case is not None else None
+        return version.document if version is not None else None
     try:
         doc_id = int(str(ref))
     except (TypeError, ValueError):
@@ -95,6 +100,24 @@ def fields_of(evidence: dict[str, Any]) -> list[FieldView]:
             )
         )
     return out
+
+
+def marked_fields(evidence: dict[str, Any]) -> list[FieldView]:
+    """The fields to outline on the page images: the evidence's fields and the places the
+    failed rules point at (an invoice case's findings carry field, page and box)."""
+    marked = fields_of(evidence)
+    for entry in (evidence.get("findings") or []) if isinstance(evidence, dict) else []:
+        if isinstance(entry, dict) and _box(entry.get("box")) is not None:
+            marked.append(
+                FieldView(
+                    str(entry.get("field") or ""),
+                    entry.get("value"),
+                    _number(entry.get("confidence")),
+                    _page(entry.get("page")),
+                    _box(entry.get("box")),
+                )
+            )
+    return marked
 
 
 def problems_of(evidence: dict[str, Any]) -> list[ProblemView]:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from backoffice.clock import utcnow
 from backoffice.errors import BusinessError
 from backoffice.store.models import Document, ReviewItem
-from backoffice.web.audit import record
+from backoffice.web.audit import record, record_on_item
 from backoffice.web.models import ReviewDecision, StaffUser
 
 PAGE_SIZE = 50
@@ -233,15 +233,7 @@ def _audit(
     actor: str,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    record(
-        session,
-        actor=actor,
-        action=action,
-        subject_type="review_item",
-        subject_ref=str(item.id),
-        before=before,
-        after=_state(item) | (extra or {}),
-    )
+    record_on_item(session, item.id, actor, action, before, _state(item) | (extra or {}))
 
 
 def _locked(session: Session, item_id: int) -> ReviewItem:
