@@ -32,6 +32,7 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -221,22 +222,55 @@ def call_hook(
 
     Raises ``HookRetry``, ``HookRefused`` or ``HookInDoubt`` (see the module docstring).
     """
-    body = payload_bytes(payload)
+    headers = {}
+    if token is not None and token.get_secret_value():
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+    return deliver(
+        hook,
+        payload_bytes(payload),
+        key=key,
+        timeout=timeout,
+        headers=headers,
+        env={"BACKOFFICE_INVOICE_CASE": str(payload["case_id"])},
+    )
+
+
+def deliver(
+    hook: str,
+    body: bytes,
+    *,
+    key: str,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    agent: str = "backoffice-invoices",
+) -> dict[str, Any]:
+    """POST ``body`` (JSON) to an http(s) URL or pipe it into a command, once.
+
+    The idempotency key goes in the ``Idempotency-Key`` header or the
+    ``BACKOFFICE_IDEMPOTENCY_KEY`` variable; ``headers`` and ``env`` are added to them.
+    Raises ``HookRetry``, ``HookRefused`` or ``HookInDoubt`` (see the module docstring).
+    """
     if is_http(hook):
-        return _post(hook.strip(), body, key=key, timeout=timeout, token=token)
-    return _run(hook, body, key=key, case_id=payload["case_id"], timeout=timeout)
+        return _post(hook.strip(), body, key=key, timeout=timeout, extra=headers, agent=agent)
+    return _run(hook, body, key=key, timeout=timeout, extra=env)
 
 
 def _post(
-    url: str, body: bytes, *, key: str, timeout: float, token: SecretStr | None
+    url: str,
+    body: bytes,
+    *,
+    key: str,
+    timeout: float,
+    extra: Mapping[str, str] | None,
+    agent: str,
 ) -> dict[str, Any]:
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "Idempotency-Key": key,
-        "User-Agent": "backoffice-invoices",
+        "User-Agent": agent,
+        **(extra or {}),
     }
-    if token is not None and token.get_secret_value():
-        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
@@ -265,13 +299,11 @@ def _never_reached(reason: object) -> bool:
     return isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
 
 
-def _run(command: str, body: bytes, *, key: str, case_id: int, timeout: float) -> dict[str, Any]:
+def _run(
+    command: str, body: bytes, *, key: str, timeout: float, extra: Mapping[str, str] | None
+) -> dict[str, Any]:
     args = shlex.split(command)
-    env = {
-        **os.environ,
-        "BACKOFFICE_IDEMPOTENCY_KEY": key,
-        "BACKOFFICE_INVOICE_CASE": str(case_id),
-    }
+    env = {**os.environ, "BACKOFFICE_IDEMPOTENCY_KEY": key, **(extra or {})}
     try:
         done = subprocess.run(
             args, input=body, env=env, capture_output=True, timeout=timeout, check=False
