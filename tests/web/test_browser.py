@@ -6,21 +6,32 @@ Screenshots of each page land in ``output/screenshots/`` as test artefacts.
 from __future__ import annotations
 
 import os
+import smtplib
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import uvicorn
+from backoffice.clock import utcnow
 from backoffice.config import Settings
-from backoffice.store import Store
+from backoffice.intake.service import run_intake
+from backoffice.invoices import corpus
+from backoffice.invoices.service import process_invoices
+from backoffice.outbox.service import send_due
+from backoffice.store import Store, open_store
+from backoffice.store.models import InvoiceCase, ReviewItem
 from backoffice.web.app import create_app
 from backoffice.web.models import AuditEntry
 from sqlalchemy import select
 
+from tests.invoices.mailing import clean_invoice, invoice_email, pdf_of
 from tests.web.support import PASSWORD, add_document_item, add_items, add_staff
+from tests.web.test_corrections import ODD_LABEL
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -34,6 +45,13 @@ def server(store: Store, web_settings: Settings) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port, in a thread."""
     if store.dialect != "sqlite":
         pytest.skip("the browser flow runs once, on SQLite")
+    with serve(store, web_settings) as base:
+        yield base
+
+
+@contextmanager
+def serve(store: Store, web_settings: Settings) -> Iterator[str]:
+    """Serve the app over ``store`` with uvicorn in a thread; yields its base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -48,9 +66,11 @@ def server(store: Store, web_settings: Settings) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    web.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        web.should_exit = True
+        thread.join(timeout=30)
 
 
 @pytest.fixture
@@ -139,3 +159,131 @@ def test_sign_in_open_an_item_approve_and_see_the_audit_entry(
     assert page.locator("#users tbody tr").count() == 2
     _shot(page, "05-users")
     admin.close()
+
+
+def _wait_text(locator: object, text: str) -> None:
+    """Wait (bounded) until ``locator`` shows ``text`` - set by the page's script."""
+    deadline = time.monotonic() + 30
+    while text not in locator.inner_text():
+        assert time.monotonic() < deadline, f"never showed {text!r}: {locator.inner_text()!r}"
+        locator.page.wait_for_timeout(100)
+
+
+@pytest.mark.smtp
+@pytest.mark.imap
+def test_correct_and_approve_then_reject_with_an_email_that_arrives_over_smtp(
+    browser: object,
+    mailbox: object,
+    imap_settings: object,
+    test_servers: object,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(corpus.TEXTS, "pl", {**corpus.TEXTS["pl"], "invoice": ODD_LABEL})
+    ours, supplier = mailbox("ap"), mailbox("supplier")
+    settings = imap_settings(
+        ours,
+        database_url=f"sqlite:///{tmp_path}/web.db",
+        mail_from=f"Księgowość <{ours.address}>",
+        outbox_transport="smtp",
+        smtp_host=test_servers.host,
+        smtp_port=test_servers.smtp_port,
+        smtp_security="none",
+        web_session_secret="browser-" + "s" * 40,
+    )
+    store = open_store(settings)
+    add_staff(store, "ola", "clerk")
+    fixed, rejected = clean_invoice(41), clean_invoice(52)
+    fixed.number, rejected.number = "ZS-0041/11/2026", "ZS-0052/11/2026"
+    with smtplib.SMTP(test_servers.host, test_servers.smtp_port, timeout=30) as smtp:
+        for n, invoice in enumerate((fixed, rejected), start=1):
+            raw = invoice_email(
+                pdf_of(invoice), message_id=f"<odd-{n}@supplier.example>", sender=supplier.address
+            )
+            smtp.sendmail(supplier.address, [ours.address], raw)
+    ours.wait_for(2)
+    assert run_intake(store, settings).stored == 2
+    assert process_invoices(store, settings).review == 2
+    with store.session() as session:
+        items = {
+            case.id: item_id
+            for case in session.scalars(select(InvoiceCase))
+            for item_id in session.scalars(
+                select(ReviewItem.id).where(ReviewItem.subject_ref == str(case.id))
+            )
+        }
+    first_item, second_item = (items[key] for key in sorted(items))
+
+    with serve(store, settings) as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        _sign_in(page, base, "ola")
+
+        # Correct a field: checked as it is typed, saved, approved, audited.
+        page.goto(f"{base}/queue/{first_item}")
+        nip = page.locator("#f_seller_tax_id")
+        good_nip = nip.input_value()
+        nip.fill(good_nip[:-1] + str((int(good_nip[-1]) + 1) % 10))
+        _wait_text(page.locator("#check-seller_tax_id"), "check digit")
+        assert nip.evaluate("input => !input.validity.valid")
+        _shot(page, "06-correct-invalid")
+        nip.fill(good_nip)
+        page.fill("#f_invoice_number", fixed.number)
+        deadline = time.monotonic() + 30
+        while not nip.evaluate("input => input.validity.valid"):
+            assert time.monotonic() < deadline
+            page.wait_for_timeout(100)
+        page.click("#save-approve")
+        page.wait_for_url(f"{base}/queue/{first_item}?done=approve_learned")
+        entry = page.locator("#history li.audit[data-action='invoice.correct']")
+        assert entry.count() == 1
+        assert fixed.number in entry.inner_text() and "ola" in entry.inner_text()
+        _shot(page, "07-corrected-approved")
+
+        # Reject with the prefilled Polish email, edited; it goes out in the thread.
+        page.goto(f"{base}/queue/{second_item}")
+        assert page.input_value("#reject-form input[name=subject]").startswith("Prośba o korektę")
+        body = page.input_value("#reject-form textarea[name=body]")
+        assert body.startswith("Dzień dobry,")
+        page.fill("#reject-form textarea[name=reason]", "number under an unknown label")
+        extra = "Prosimy o numer faktury w polu Numer faktury."
+        page.fill("#reject-form textarea[name=body]", body.rstrip() + "\n\n" + extra)
+        _shot(page, "08-reject-form")
+        page.click("#reject")
+        page.wait_for_url(f"{base}/queue/{second_item}?done=reject_mailed")
+        assert page.locator("#history li.audit[data-action='review.reject']").count() == 1
+        context.close()
+
+    assert send_due(store, settings).sent == 1
+    [reply] = supplier.wait_for(1)
+    assert reply["In-Reply-To"] == "<odd-2@supplier.example>"
+    assert reply["Content-Language"] == "pl"
+    assert str(reply["Subject"]).startswith("Prośba o korektę")
+    assert extra in reply.get_body(preferencelist=("plain",)).get_content()
+    assert process_invoices(store, settings).exported == 1  # the approved one
+    with store.session() as session:
+        states = sorted(c.state for c in session.scalars(select(InvoiceCase)))
+    assert states == ["exported", "waiting"]
+    store.dispose()
+
+
+def test_dashboard_renders_with_charts(server: str, browser: object, store: Store) -> None:
+    add_staff(store, "boss", "manager")
+    add_items(store, 4, start=utcnow() - timedelta(days=2))
+    add_items(store, 3)
+    add_document_item(store)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    _sign_in(page, server, "boss")
+    page.click("text=Dashboard")
+    page.wait_for_url(f"{server}/dashboard")
+    charts = page.locator("svg.chart")
+    assert charts.count() == 4
+    for index in range(4):
+        box = charts.nth(index).bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 30
+    assert page.locator("#figures .figure.bad .value").first.inner_text() == "4"
+    assert page.locator("#table-overdue tbody tr").count() == 4
+    assert page.locator("a.csv").count() == 8
+    _shot(page, "09-dashboard")
+    context.close()

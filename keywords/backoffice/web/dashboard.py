@@ -468,7 +468,7 @@ def hbar_chart(title: str, bars: list[tuple[str, int]], color: str = BAR) -> str
     """A horizontal bar chart: one labelled bar per (label, value), the value written on it."""
     if not bars:
         return _empty(title)
-    row, label_w, width = 22, 190, 560
+    row, label_w, width = 22, 250, 600
     top = max(value for _label, value in bars) or 1
     height = row * len(bars) + 10
     parts = [_open_svg(title, width, height)]
