@@ -36,6 +36,7 @@ SECRET_FIELDS = (
     "smtp_fallback_password",
     "web_session_secret",
     "invoice_hook_token",
+    "access_webhook_secret",
 )
 
 
@@ -273,6 +274,55 @@ class Settings(BaseSettings):
         "Europe/Warsaw", description="Time zone whose calendar gives the issue date."
     )
 
+    # --- access for paid invoices (provisioning) ---------------------------------------
+    access_webhook_url: str = Field(
+        "",
+        description="http(s) URL the provisioning call is POSTed to once an invoice is paid in "
+        "full (JSON body, X-Signature HMAC-SHA256 and Idempotency-Key headers). Empty means "
+        "no webhook.",
+    )
+    access_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key of the webhook's X-Signature: sha256=<hex HMAC-SHA256 of the body> "
+        "(secret; required with ACCESS_WEBHOOK_URL).",
+    )
+    access_command: str = Field(
+        "",
+        description="Command run once per paid invoice with the same JSON on stdin and "
+        "BACKOFFICE_IDEMPOTENCY_KEY in its environment; exit 0 is done, 75 try again. Empty "
+        "means no command.",
+    )
+    access_timeout: float = Field(
+        30.0, description="Seconds a provisioning call may take before it is tried again."
+    )
+    access_max_attempts: int = Field(
+        8, description="Provisioning attempts (5xx, timeouts, exit 75) before staff take over."
+    )
+    access_backoff_seconds: float = Field(
+        60.0, description="First wait before a provisioning call is tried again; doubles."
+    )
+
+    # --- receivables (reminders and escalation) ----------------------------------------
+    receivables_reminder_days: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [7, 3, 2, 1, 0],
+        description="Comma list of days before the due date on which the customer gets a "
+        "payment reminder; default 7,3,2,1,0 (0 = on the due date, -5 = five days overdue).",
+    )
+    receivables_task_days: int = Field(
+        1,
+        description="Days overdue when the account manager gets a task (a review item and an "
+        "email).",
+    )
+    receivables_escalation_days: int = Field(
+        14, description="Days overdue when the invoice is escalated to the manager."
+    )
+    receivables_account_manager: str = Field(
+        "", description="Email address of the account manager who gets the overdue tasks."
+    )
+    receivables_manager: str = Field(
+        "", description="Email address of the manager overdue invoices are escalated to."
+    )
+
     # --- staff web app -------------------------------------------------------------
     web_host: str = Field(
         "127.0.0.1",
@@ -310,6 +360,15 @@ class Settings(BaseSettings):
     @classmethod
     def _split_paths(cls, value: Any) -> list[str]:
         return _csv(value)
+
+    @field_validator("receivables_reminder_days", mode="before")
+    @classmethod
+    def _split_days(cls, value: Any) -> list[int]:
+        try:
+            days = sorted({int(item) for item in _csv(value)}, reverse=True)
+        except ValueError as exc:
+            raise ValueError("give whole days, e.g. 7,3,2,1,0") from exc
+        return days
 
     @field_validator("own_tax_ids", mode="before")
     @classmethod
