@@ -696,6 +696,7 @@ def _decide(
         # the customer is not told their email's picture is a wrong contract.
         history.outcome = REVIEW
         reason = f"{document.filename} in the thread of contract {contract.contract_id} is not it"
+        document.reason_code, document.reason = CONTRACT_NOT_OURS, reason
         open_review(session, DOCUMENT_SUBJECT, document.id, CONTRACT_NOT_OURS, reason, evidence)
         return "review"
     unclear = (isinstance(verdict, digital.DigitalVerdict) and verdict.unclear) or bool(
