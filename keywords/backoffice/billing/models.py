@@ -22,10 +22,12 @@ from backoffice.clock import utcnow
 from backoffice.store.models import Base, LeaseMixin
 
 #: IssuedInvoice.status: numbered (row and number committed, documents not yet made),
-#: emailed (PDF/XML stored and the email queued in the outbox), failed (staff look).
+#: emailed (PDF/XML stored and the email queued in the outbox), failed (staff look),
+#: paid (emailed and paid in full; see ``IssuedInvoice.paid_at``).
 NUMBERED = "numbered"
 EMAILED = "emailed"
 FAILED = "failed"
+PAID = "paid"
 
 #: InvoiceRequest.status
 QUEUED = "queued"
@@ -83,7 +85,7 @@ class IssuedInvoice(LeaseMixin, Base):
     total_net: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     total_vat: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     total_gross: Mapped[Decimal] = mapped_column(Numeric(18, 2))
-    #: numbered | emailed | failed
+    #: numbered | emailed | failed | paid
     status: Mapped[str] = mapped_column(String(32), default=NUMBERED)
     reason_code: Mapped[str] = mapped_column(String(64), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -93,6 +95,14 @@ class IssuedInvoice(LeaseMixin, Base):
     outbox_key: Mapped[str] = mapped_column(String(200), default="")
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     emailed_at: Mapped[datetime | None]
+    #: Sum of the payments allocated to it (``backoffice.payments``), at most total_gross:
+    #: the excess of an overpayment stays unallocated, for staff.
+    paid_total: Mapped[Decimal] = mapped_column(
+        Numeric(18, 2), default=Decimal(0), server_default="0"
+    )
+    #: The contract other flows rely on: the invoice is paid in full when this is not null
+    #: (set with the allocation that brought paid_total to total_gross; never unset by a robot).
+    paid_at: Mapped[datetime | None]
 
 
 class InvoiceRequest(LeaseMixin, Base):
