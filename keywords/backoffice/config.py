@@ -323,6 +323,27 @@ class Settings(BaseSettings):
         "", description="Email address of the manager overdue invoices are escalated to."
     )
 
+    # --- payments (bank statements) ---------------------------------------------------
+    own_accounts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma list of our bank accounts (IBAN, Polish NRB or Russian 20-digit "
+        "account); a statement for any other account is rejected with a review item. Empty "
+        "means SELLER_BANK_ACCOUNT; when that is empty too, the check is off.",
+    )
+    payments_watch_dir: Path | None = Field(
+        None,
+        description="Folder the payments robot imports statement files (CAMT.053/054/052, "
+        "MT940) from; each file is moved to its done/ or failed/ subfolder once recorded. "
+        "Empty means no folder (statements come by mail only).",
+    )
+    payment_senders: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma list of senders (address or *@domain) whose mailed statements and "
+        "payment notifications count, when the mail's DKIM signature verifies for the "
+        "sender's domain. Mail from anyone else is recorded and never counts as a payment. "
+        "Empty means no mailed statement counts.",
+    )
+
     # --- staff web app -------------------------------------------------------------
     web_host: str = Field(
         "127.0.0.1",
@@ -351,7 +372,7 @@ class Settings(BaseSettings):
         "fill the secret settings.",
     )
 
-    @field_validator("sender_allow", "sender_deny", mode="before")
+    @field_validator("sender_allow", "sender_deny", "payment_senders", mode="before")
     @classmethod
     def _split_lists(cls, value: Any) -> list[str]:
         return [item.lower() for item in _csv(value)]
@@ -369,6 +390,11 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError("give whole days, e.g. 7,3,2,1,0") from exc
         return days
+
+    @field_validator("own_accounts", mode="before")
+    @classmethod
+    def _split_accounts(cls, value: Any) -> list[str]:
+        return _csv(value)
 
     @field_validator("own_tax_ids", mode="before")
     @classmethod
