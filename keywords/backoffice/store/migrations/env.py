@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import backoffice.access.models  # access grants and their provisioning calls
 import backoffice.billing.models  # billing tables (issued invoices, counters) share Base too
 import backoffice.contracts.store  # contracts, their returned documents and threads
 import backoffice.payments.models  # statement imports, bank transactions, allocations
+import backoffice.receivables.models  # reminders, tasks and escalations taken
 import backoffice.web.models  # noqa: F401  (the web app's tables share Base's metadata)
 from alembic import context
 from backoffice.store.models import Base

@@ -1,0 +1,1 @@
+"""Receivables: chase issued invoices that are not paid (reminders, tasks, escalation)."""
