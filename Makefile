@@ -33,7 +33,7 @@ run: setup
 	$(ROBOT) --name "Back office" --consolewidth 100 \
 		--variable CONTRACT_FORMS:resources/samples/contracts \
 		robots/sample-mailbox.robot robots/intake.robot robots/invoices.robot \
-		robots/contracts.robot robots/outbox.robot robots/status.robot
+		robots/contracts.robot robots/billing.robot robots/outbox.robot robots/status.robot
 	@$(BIN)/backoffice status
 
 test-setup: setup

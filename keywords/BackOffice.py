@@ -164,6 +164,15 @@ class BackOffice:
         return sum(1 for _key, new in queued if new)
 
     @keyword
+    def queue_invoices_for_signed_contracts(self) -> int:
+        """Queue one invoice request for each validly signed contract not invoiced yet;
+        return how many were new. A contract is invoiced once however often this runs."""
+        from backoffice.billing.contracts import queue_signed_contracts
+
+        queued = self._call(queue_signed_contracts)
+        return sum(1 for _key, new in queued if new)
+
+    @keyword
     def issue_the_invoices_that_are_due(self, limit: int | None = None) -> Any:
         """Issue each queued request once: gapless number, PDF with Factur-X (and KSeF FA(3)
         for a Polish seller), email queued in the outbox. Invoices a stopped robot numbered

@@ -3,8 +3,8 @@ Documentation     Issuing invoices (contract to cash): each invoice request is i
 ...               with the next number of its series without gaps, a PDF in the customer's
 ...               language with the same invoice embedded as Factur-X XML (and a KSeF FA(3)
 ...               file for a Polish seller), and emailed to the customer through the outbox.
-...               Requests come from the queue (``backoffice invoice issue --queue``, the
-...               Queue Invoice Requests From keyword); signed contracts will join it here.
+...               Requests come from validly signed contracts and from the queue
+...               (``backoffice invoice issue --queue``, the Queue Invoice Requests From keyword).
 
 Resource          ../resources/backoffice.resource
 
@@ -13,10 +13,13 @@ Suite Teardown    Close The Back Office
 
 
 *** Tasks ***
+Queue Invoices For Signed Contracts
+    [Documentation]    Each validly signed contract gets one invoice request, once.
+    ${queued}    Queue Invoices For Signed Contracts
+    Log    ${queued} signed contract(s) queued for invoicing
+
 Issue Due Invoices
     [Documentation]    Number, draw and email every queued request once; bad ones go to staff.
-    # Seam for contract to cash: a step "Queue Invoices For Signed Contracts" goes before
-    # this one once signed contracts are stored (backoffice.billing.contracts).
     ${report}    Issue The Invoices That Are Due
     Log Run Report    ${report}
 

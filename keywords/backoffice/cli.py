@@ -183,10 +183,15 @@ def invoice_issue(
 def invoice_issue_due(
     limit: Annotated[int | None, typer.Option(help="Stop after N requests.")] = None,
 ) -> None:
-    """The billing robot: issue the queued requests and finish invoices a crash left."""
+    """The billing robot: queue signed contracts, issue the queued requests and finish
+    invoices a crash left."""
+    from backoffice.billing.contracts import queue_signed_contracts
     from backoffice.billing.service import issue_due
 
     with _store() as (settings, store), _progress("invoices") as advance:
+        queued = queue_signed_contracts(store, settings)
+        if queued:
+            console.print(f"{len(queued)} signed contract(s) queued for invoicing")
         report = issue_due(store, settings, limit=limit, progress=advance)
     console.print(report.summary())
     for reason in report.reasons:

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -270,6 +271,11 @@ class Settings(BaseSettings):
     )
     invoice_seq_digits: int = Field(4, description="Zero padding of {seq} (4 gives 0042).")
     invoice_due_days: int = Field(14, description="Days from issue to payment due date.")
+    invoice_contract_vat_rate: Decimal | None = Field(
+        None,
+        description="VAT rate (percent) of the invoice for a signed contract; empty means the "
+        "standard rate of SELLER_COUNTRY (23 in PL, 20 in RU).",
+    )
     invoice_timezone: str = Field(
         "Europe/Warsaw", description="Time zone whose calendar gives the issue date."
     )

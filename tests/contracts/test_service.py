@@ -21,8 +21,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from backoffice.billing.contracts import request_for_contract
-from backoffice.billing.service import queue_requests
+from backoffice.billing.contracts import queue_signed_contracts
+from backoffice.billing.models import InvoiceRequest
 from backoffice.clock import utcnow
 from backoffice.contracts.service import (
     InvalidContractForm,
@@ -241,11 +241,13 @@ def test_wrong_signer_gets_a_correction_in_the_thread_then_the_customer_signs(en
         # The seam to billing: signed and not invoiced yet; once queued, no longer listed.
         [request] = signed_contracts_awaiting_invoice(session)
     assert request.contract_id == "K-2026-0110"
-    from decimal import Decimal
-
-    queue_requests(store, settings, [request_for_contract(request, vat_rate=Decimal("23"))])
+    # The billing robot's step queues it once (standard Polish rate), however often it runs.
+    assert queue_signed_contracts(store, settings) == [("contract:K-2026-0110", True)]
+    assert queue_signed_contracts(store, settings) == []
     with store.session() as session:
         assert signed_contracts_awaiting_invoice(session) == []
+        [queued] = session.scalars(select(InvoiceRequest)).all()
+    assert queued.payload["lines"][0]["vat_rate"] == "23"
     assert len(outbox(store, "contract:K-2026-0110:correction:%")) == 1
 
 
