@@ -370,6 +370,21 @@ class Settings(BaseSettings):
         description="Hours a review item may wait before it counts as an SLA breach on the "
         "managers' dashboard.",
     )
+    web_form_catalogue: Path | None = Field(
+        None,
+        description="YAML file of the products and services the public customer form "
+        "(/request) offers: per product an id, its name in pl, ru and en, prices per "
+        "currency and months it runs. Empty means the form is off.",
+    )
+    web_form_per_hour: int = Field(
+        10,
+        ge=1,
+        description="Requests one client address may send through the public customer form "
+        "per hour (counted in memory by each backoffice serve).",
+    )
+    web_form_offer_days: int = Field(
+        14, ge=1, description="Days an offer requested through the customer form stays valid."
+    )
 
     # --- secrets -----------------------------------------------------------------
     vault_secret: str = Field(
