@@ -276,6 +276,40 @@ def check_contract(
         raise typer.Exit(3)
 
 
+access_app = typer.Typer(help="Access for customers who paid.", no_args_is_help=True)
+app.add_typer(access_app, name="access")
+
+
+@access_app.command("grant-due")
+def access_grant_due() -> None:
+    """The access robot: provision every invoice paid in full once (signed webhook and/or
+    command, retried with the same idempotency key) and queue its welcome email."""
+    from backoffice.access.service import grant_due
+
+    with _store() as (settings, store), _progress("access") as advance:
+        report = grant_due(store, settings, progress=advance)
+    console.print(report.summary())
+    for reason in report.reasons:
+        console.print(f"  [yellow]{reason}[/yellow]")
+
+
+reminders_app = typer.Typer(help="Payment reminders and escalation.", no_args_is_help=True)
+app.add_typer(reminders_app, name="reminders")
+
+
+@reminders_app.command("send")
+def reminders_send() -> None:
+    """The receivables robot: import pending statements, then queue today's reminders,
+    account manager tasks and escalations for unpaid invoices, once each."""
+    from backoffice.receivables.service import chase_receivables
+
+    with _store() as (settings, store), _progress("receivables") as advance:
+        report = chase_receivables(store, settings, progress=advance)
+    console.print(report.summary())
+    for reason in report.reasons:
+        console.print(f"  [yellow]{reason}[/yellow]")
+
+
 @app.command()
 def extract(
     files: Annotated[list[Path], typer.Argument(help="PDF, image or XML invoices.")],
