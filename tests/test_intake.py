@@ -237,3 +237,76 @@ def test_oversized_attachment_and_message_are_recorded_not_stored(mailbox, imap_
         assert (second.status, second.reason_code) == ("rejected", "MESSAGE_TOO_LARGE")
         assert second.raw_size < 100_000  # only the header was fetched and kept
     assert box.count("Processed") == 2
+
+
+def test_a_batch_meeting_a_message_stored_meanwhile_keeps_the_others(
+    make_settings, db_url: str
+) -> None:
+    """Another robot commits one message of our batch between our key lookup and our
+    commit: the batch falls back to one transaction per message, nothing is lost."""
+    from backoffice.intake.read import ReadRules, read_mail
+    from backoffice.intake.service import Outcome, store_batch
+    from backoffice.intake.sources import IncomingMail
+    from sqlalchemy import event
+
+    settings = make_settings(database_url=db_url)
+    store, rival = open_store(settings), open_store(settings)
+    rules = ReadRules.from_settings(settings)
+    items = [
+        (mail, read_mail(mail.raw, rules))
+        for mail in (IncomingMail(f"1:{n}", invoice_mail(n)) for n in range(5))
+    ]
+    raced: list[str] = []
+
+    def rival_commits_first(_conn, _cursor, statement: str, *_args) -> None:
+        if not raced and statement.lstrip().upper().startswith("INSERT INTO MESSAGES"):
+            raced.append(statement)
+            store_batch(rival, [items[2]], source="rival")
+
+    event.listen(store.engine, "before_cursor_execute", rival_commits_first)
+    outcomes = [outcome for outcome, _message in store_batch(store, items, source="test")]
+    assert raced, "the rival never ran"
+    assert outcomes == [Outcome.STORED] * 2 + [Outcome.DUPLICATE] + [Outcome.STORED] * 2
+    assert _count(store, Message) == 5
+    assert _count(store, Message, Message.source == "rival") == 1
+    assert _count(store, Document) == 5
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_reader_processes_do_not_outlive_a_killed_robot() -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import time\n"
+        "from backoffice.intake.parse import Limits\n"
+        "from backoffice.intake.read import Readers, ReadRules\n"
+        "readers = Readers(ReadRules(Limits(), 1_000_000), processes=2)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    robot = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert robot.stdout is not None and robot.stdout.readline().strip() == "ready"
+        children = Path(f"/proc/{robot.pid}/task/{robot.pid}/children")
+        if not children.exists():
+            pytest.skip("this kernel does not list child processes in /proc")
+        workers = [int(pid) for pid in children.read_text().split()]
+        assert len(workers) == 2
+    finally:
+        robot.send_signal(signal.SIGKILL)
+        robot.wait()
+    # Not a timing assertion: a generous bound on "eventually", so a failure ends the test.
+    deadline = time.monotonic() + 60
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _running(pid)], "reader processes outlived the robot"

@@ -30,11 +30,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backoffice.clock import utcnow
 from backoffice.config import Settings
 from backoffice.errors import ApplicationError
 from backoffice.intake.parse import Problem
@@ -79,7 +81,7 @@ class IntakeReport:
     busy_with: str = ""
     reasons: list[str] = field(default_factory=list)
 
-    def add(self, outcome: Outcome, message: Message | None) -> None:
+    def add(self, outcome: Outcome, message: StoredMessage | None) -> None:
         """Count one message's outcome."""
         self.seen += 1
         match outcome:
@@ -125,7 +127,7 @@ Item = tuple[IncomingMail, ReadMail]
 
 def store_batch(
     store: Store, batch: list[Item], *, source: str
-) -> list[tuple[Outcome, Message | None]]:
+) -> list[tuple[Outcome, StoredMessage | None]]:
     """Store a batch of read messages once each; one outcome per message, in order.
 
     Messages whose dedupe key is already stored (or earlier in the batch) are
@@ -137,7 +139,7 @@ def store_batch(
     keys = {read.key for _mail, read in batch}
     with store.session() as session:
         known = set(session.scalars(select(Message.dedupe_key).where(Message.dedupe_key.in_(keys))))
-    outcomes: list[tuple[Outcome, Message | None]] = [(Outcome.DUPLICATE, None)] * len(batch)
+    outcomes: list[tuple[Outcome, StoredMessage | None]] = [(Outcome.DUPLICATE, None)] * len(batch)
     fresh: list[int] = []
     for index, (_mail, read) in enumerate(batch):
         if read.key not in known:
@@ -146,44 +148,58 @@ def store_batch(
     if not fresh:
         return outcomes
     with store.blobs.batch() as blobs:
-        files = {index: _write_blobs(blobs, batch[index]) for index in fresh}
+        rows = [_rows(batch[index], _write_blobs(blobs, batch[index]), source) for index in fresh]
     try:
         with store.session() as session:
-            records = {index: _record(batch[index], files[index], source) for index in fresh}
-            session.add_all(records.values())
-            session.flush()
-            for record in records.values():
-                _review_items(session, record, rejected=record.status == Outcome.REJECTED)
+            stored = _insert(session, rows)
     except IntegrityError:
         log.info("a message of this batch was stored meanwhile; storing one at a time")
-        for index in fresh:
-            outcomes[index] = _store_one(store, batch[index], files[index], source)
+        for index, one in zip(fresh, rows, strict=True):
+            outcomes[index] = _store_one(store, one)
         return outcomes
-    for index, record in records.items():
-        outcomes[index] = (Outcome(record.status), record)
+    for index, message in zip(fresh, stored, strict=True):
+        outcomes[index] = (Outcome(message.status), message)
     return outcomes
 
 
-def _store_one(
-    store: Store, item: Item, files: _BlobRefs, source: str
-) -> tuple[Outcome, Message | None]:
+def _store_one(store: Store, rows: _MessageRows) -> tuple[Outcome, StoredMessage | None]:
     """One message in its own transaction (the fallback of a batch that met a duplicate)."""
-    key = item[1].key
+    key = rows.message["dedupe_key"]
     try:
         with store.session() as session:
             if session.scalar(select(Message.id).where(Message.dedupe_key == key)):
                 return Outcome.DUPLICATE, None
-            record = _record(item, files, source)
-            session.add(record)
-            session.flush()
-            _review_items(session, record, rejected=record.status == Outcome.REJECTED)
+            (stored,) = _insert(session, [rows])
     except IntegrityError:
         # Another robot stored the same message between our check and our commit.
         with store.session() as session:
             if session.scalar(select(Message.id).where(Message.dedupe_key == key)) is None:
                 raise
         return Outcome.DUPLICATE, None
-    return Outcome(record.status), record
+    return Outcome(stored.status), stored
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """What the report tells of one stored document."""
+
+    id: int
+    filename: str
+    status: str
+    reason_code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """What the report tells of one stored message."""
+
+    id: int
+    status: str
+    reason_code: str
+    reason: str
+    problems: list[dict[str, str]]
+    documents: list[StoredDocument]
 
 
 @dataclass(frozen=True)
@@ -193,6 +209,14 @@ class _BlobRefs:
     raw: tuple[str, str]
     #: (sha256, relative path) per attachment, None where the bytes were not kept.
     attachments: list[tuple[str, str] | None]
+
+
+@dataclass(frozen=True)
+class _MessageRows:
+    """One message's column values and its documents', ready to insert."""
+
+    message: dict[str, Any]
+    documents: list[dict[str, Any]]
 
 
 def _write_blobs(blobs: BlobBatch, item: Item) -> _BlobRefs:
@@ -205,105 +229,165 @@ def _write_blobs(blobs: BlobBatch, item: Item) -> _BlobRefs:
     )
 
 
-def _record(item: Item, files: _BlobRefs, source: str) -> Message:
-    """The message record with its documents (fresh objects for each transaction)."""
+def _rows(item: Item, files: _BlobRefs, source: str) -> _MessageRows:
+    """The rows of one message. Plain column values, inserted in bulk: building ORM
+    objects and flushing them cost more than everything else the store does."""
     mail, read = item
     parsed = read.parsed
-    message = Message(
-        dedupe_key=read.key,
-        message_id=parsed.message_id[:998],
-        message_id_synthetic=parsed.message_id_synthetic,
-        source=source[:500],
-        sender=parsed.sender[:500],
-        sender_name=parsed.sender_name[:500],
-        recipients=parsed.recipients,
-        subject=parsed.subject,
-        sent_at=parsed.sent_at,
-        in_reply_to=parsed.in_reply_to[:998],
-        references=parsed.references,
-        thread_id=thread_of(parsed)[:998],
-        headers=parsed.headers,
-        body_text=parsed.body_text,
-        raw_sha256=files.raw[0],
-        raw_size=len(mail.raw),
-        raw_path=files.raw[1],
-        problems=[{"code": p.code, "message": p.message} for p in parsed.problems],
-    )
+    status, reason_code, reason = Outcome.STORED.value, "", ""
     if read.refusal is not None:
         ignored = read.refusal.code.startswith("SENDER_")
-        message.status = (Outcome.IGNORED if ignored else Outcome.REJECTED).value
-        message.reason_code, message.reason = read.refusal.code, read.refusal.message
-        message.documents = []
-    else:
-        message.status = Outcome.STORED.value
-        message.documents = _documents(read, files)
-    return message
+        status = (Outcome.IGNORED if ignored else Outcome.REJECTED).value
+        reason_code, reason = read.refusal.code, read.refusal.message
+    message = {
+        "dedupe_key": read.key,
+        "message_id": parsed.message_id[:998],
+        "message_id_synthetic": parsed.message_id_synthetic,
+        "source": source[:500],
+        "sender": parsed.sender[:500],
+        "sender_name": parsed.sender_name[:500],
+        "recipients": parsed.recipients,
+        "subject": parsed.subject,
+        "sent_at": parsed.sent_at,
+        "in_reply_to": parsed.in_reply_to[:998],
+        "references": parsed.references,
+        "thread_id": thread_of(parsed)[:998],
+        "headers": parsed.headers,
+        "body_text": parsed.body_text,
+        "raw_sha256": files.raw[0],
+        "raw_size": len(mail.raw),
+        "raw_path": files.raw[1],
+        "status": status,
+        "reason_code": reason_code,
+        "reason": reason,
+        "problems": [{"code": p.code, "message": p.message} for p in parsed.problems],
+        "received_at": utcnow(),
+    }
+    documents = [] if read.refusal is not None else _document_rows(read, files)
+    return _MessageRows(message, documents)
 
 
-def _documents(read: ReadMail, files: _BlobRefs) -> list[Document]:
-    documents = []
+def _document_rows(read: ReadMail, files: _BlobRefs) -> list[dict[str, Any]]:
+    rows = []
+    now = utcnow()
     for position, (attachment, verdict, blob) in enumerate(
         zip(read.parsed.attachments, read.verdicts, files.attachments, strict=True), start=1
     ):
-        document = Document(
-            position=position,
-            part_path=attachment.part_path,
-            filename=attachment.filename,
-            original_filename=attachment.original_filename,
-            content_type=attachment.content_type,
-        )
+        row: dict[str, Any] = {
+            "position": position,
+            "part_path": attachment.part_path,
+            "filename": attachment.filename,
+            "original_filename": attachment.original_filename,
+            "content_type": attachment.content_type,
+            "size": 0,
+            "sha256": "",
+            "blob_path": "",
+            "kind": "other",
+            "kind_confidence": 0.0,
+            "kind_reasons": [],
+            "status": "new",
+            "reason_code": "",
+            "reason": "",
+            "created_at": now,
+            "updated_at": now,
+        }
         if attachment.data is None or verdict is None or blob is None:
             problem = attachment.problem or Problem("ATTACHMENT_UNREADABLE", "not kept")
-            document.status = "rejected"
-            document.reason_code, document.reason = problem.code, problem.message
+            row.update(status="rejected", reason_code=problem.code, reason=problem.message)
         else:
-            document.sha256, document.blob_path = blob
-            document.size = len(attachment.data)
-            document.kind = verdict.kind
-            document.kind_confidence = verdict.confidence
-            document.kind_reasons = list(verdict.reasons)
+            row.update(
+                sha256=blob[0],
+                blob_path=blob[1],
+                size=len(attachment.data),
+                kind=verdict.kind,
+                kind_confidence=verdict.confidence,
+                kind_reasons=list(verdict.reasons),
+            )
             if attachment.problem is not None:
-                document.reason_code = attachment.problem.code
-                document.reason = attachment.problem.message
-        documents.append(document)
-    return documents
+                row.update(reason_code=attachment.problem.code, reason=attachment.problem.message)
+        rows.append(row)
+    return rows
 
 
-def _review_items(session: Session, message: Message, *, rejected: bool) -> None:
-    add = session.add
-    evidence = {"sender": message.sender, "subject": message.subject, "raw": message.raw_path}
-    if rejected:
-        add(
-            ReviewItem(
-                subject_type="message",
-                subject_ref=str(message.id),
-                reason_code=message.reason_code,
-                reason=message.reason,
-                evidence=evidence,
+def _insert(session: Session, batch: list[_MessageRows]) -> list[StoredMessage]:
+    """Insert messages, documents and review items in bulk (a few statements per batch)."""
+    message_ids = session.scalars(
+        insert(Message).returning(Message.id, sort_by_parameter_order=True),
+        [rows.message for rows in batch],
+    ).all()
+    document_rows = [
+        {**document, "message_pk": message_id}
+        for message_id, rows in zip(message_ids, batch, strict=True)
+        for document in rows.documents
+    ]
+    document_ids = iter(
+        session.scalars(
+            insert(Document).returning(Document.id, sort_by_parameter_order=True), document_rows
+        ).all()
+        if document_rows
+        else []
+    )
+    stored = []
+    review_rows: list[dict[str, Any]] = []
+    for message_id, rows in zip(message_ids, batch, strict=True):
+        documents = [
+            StoredDocument(
+                next(document_ids), d["filename"], d["status"], d["reason_code"], d["reason"]
+            )
+            for d in rows.documents
+        ]
+        message = rows.message
+        stored.append(
+            StoredMessage(
+                message_id,
+                message["status"],
+                message["reason_code"],
+                message["reason"],
+                message["problems"],
+                documents,
             )
         )
-    needing = [p for p in message.problems if p["code"] in NEEDS_A_PERSON]
-    if needing and not rejected:
-        add(
-            ReviewItem(
-                subject_type="message",
-                subject_ref=str(message.id),
-                reason_code=needing[0]["code"],
-                reason=" ".join(p["message"] for p in needing),
-                evidence=evidence,
-            )
-        )
-    for document in message.documents:
+        review_rows += _review_rows(message_id, rows, documents)
+    if review_rows:
+        session.execute(insert(ReviewItem), review_rows)
+    return stored
+
+
+def _review_rows(
+    message_id: int, rows: _MessageRows, documents: list[StoredDocument]
+) -> list[dict[str, Any]]:
+    message = rows.message
+    evidence = {
+        "sender": message["sender"],
+        "subject": message["subject"],
+        "raw": message["raw_path"],
+    }
+    items = []
+    if message["status"] == Outcome.REJECTED:
+        items.append(("message", message_id, message["reason_code"], message["reason"], evidence))
+    needing = [p for p in message["problems"] if p["code"] in NEEDS_A_PERSON]
+    if needing and message["status"] != Outcome.REJECTED:
+        reason = " ".join(p["message"] for p in needing)
+        items.append(("message", message_id, needing[0]["code"], reason, evidence))
+    for document, row in zip(documents, rows.documents, strict=True):
         if document.status == "rejected":
-            add(
-                ReviewItem(
-                    subject_type="document",
-                    subject_ref=str(document.id),
-                    reason_code=document.reason_code,
-                    reason=f"{document.filename}: {document.reason}",
-                    evidence={**evidence, "part": document.part_path},
-                )
-            )
+            reason = f"{document.filename}: {document.reason}"
+            part = {**evidence, "part": row["part_path"]}
+            items.append(("document", document.id, document.reason_code, reason, part))
+    now = utcnow()
+    return [
+        {
+            "subject_type": kind,
+            "subject_ref": str(ref),
+            "reason_code": code,
+            "reason": reason,
+            "evidence": proof,
+            "status": "open",
+            "assignee": "",
+            "created_at": now,
+        }
+        for kind, ref, code, reason, proof in items
+    ]
 
 
 def _prefetch(source: MailSource) -> Iterator[list[IncomingMail]]:

@@ -94,6 +94,10 @@ class Store:
         lock_path = Path(f"{database}.migrate.lock") if database != ":memory:" else None
         with _file_lock(lock_path), self.engine.connect() as conn:
             if not self._current(conn, cfg):
+                # pysqlite commits each CREATE/ALTER on its own: one explicit transaction
+                # makes the upgrade all or nothing, so a robot killed mid-way does not
+                # leave tables without their alembic_version ("table already exists").
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
                 conn.commit()
