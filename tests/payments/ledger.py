@@ -123,3 +123,47 @@ def transactions(store: Store) -> list[BankTransactionRecord]:
         return list(
             session.scalars(select(BankTransactionRecord).order_by(BankTransactionRecord.id))
         )
+
+
+def seed_invoices(
+    store: Store, count: int, gross: Decimal = Decimal("1230.00"), *, start: int = 1
+) -> list[tuple[int, str]]:
+    """``count`` emailed invoices FV/2026/11/NNNN of one buyer, as billing leaves them, stored
+    directly (no documents: for the tests and benchmarks that need many); [(id, number)]."""
+    buyer = {
+        "name": "Kowalski i Wspólnicy sp.k.",
+        "address": "ul. Długa 5/7",
+        "postal_code": "00-950",
+        "city": "Warszawa",
+        "country": "PL",
+        "tax_id": "5260001246",
+        "kpp": "",
+        "email": "jan.kowalski@example.test",
+    }
+    net = (gross / Decimal("1.23")).quantize(Decimal("0.01"))
+    issued = dt.date(2026, 11, 20)
+    with store.session() as session:
+        rows = [
+            IssuedInvoice(
+                source_key=f"seed:{seq}",
+                series="FV",
+                period="2026-11",
+                seq=seq,
+                number=f"FV/2026/11/{seq:04}",
+                issue_date=issued,
+                sale_date=issued,
+                due_date=issued + dt.timedelta(days=14),
+                currency="PLN",
+                language="pl",
+                buyer=buyer,
+                buyer_email=buyer["email"],
+                total_net=net,
+                total_vat=gross - net,
+                total_gross=gross,
+                status="emailed",
+            )
+            for seq in range(start, start + count)
+        ]
+        session.add_all(rows)
+        session.flush()
+        return [(row.id, row.number) for row in rows]
