@@ -222,6 +222,26 @@ class BackOffice:
         )
 
     @keyword
+    def take_in_the_new_bank_statements(self) -> Any:
+        """Import each new bank statement once: attachments intake classified as statements
+        (counted only from a configured payment sender whose DKIM signature verifies) and the
+        files in ``PAYMENTS_WATCH_DIR``. Transactions are stored once by their id, whatever
+        overlaps; a statement that is malformed, or for another account, is rejected with its
+        reason and a review item, and the keyword goes on with the next."""
+        from backoffice.payments.service import import_statements
+
+        return self._call(lambda store, settings: import_statements(store, settings))
+
+    @keyword
+    def match_the_payments_to_the_invoices(self, limit: int | None = None) -> Any:
+        """Match each new credit to the invoices we issued (number in the title, else amount
+        and customer), adding part payments up and marking invoices paid in full. Over-,
+        under- and unmatched payments become review items that say why."""
+        from backoffice.payments.service import match_payments
+
+        return self._call(lambda store, settings: match_payments(store, settings, limit=limit))
+
+    @keyword
     def send_the_mail_that_is_due(self, limit: int | None = None) -> Any:
         """Send queued and retried outgoing mail; settle sends a crash left in doubt."""
         from backoffice.outbox.service import send_due
