@@ -243,6 +243,20 @@ def contracts(limit: Annotated[int | None, typer.Option(help="Stop after N docum
         console.print(f"  [yellow]{reason}[/yellow]")
 
 
+@app.command()
+def payments(
+    limit: Annotated[int | None, typer.Option(help="Stop matching after N transactions.")] = None,
+) -> None:
+    """The payments robot: import new bank statements once, match credits to invoices."""
+    from backoffice.payments.service import run_payments
+
+    with _store() as (settings, store), _progress("payments") as advance:
+        report = run_payments(store, settings, limit=limit, progress=advance)
+    console.print(report.summary(), highlight=False)
+    for reason in report.reasons:
+        console.print(f"  [yellow]{reason}[/yellow]", highlight=False, markup=False)
+
+
 @app.command("check-contract")
 def check_contract(
     file: Annotated[Path, typer.Argument(help="A returned contract: signed PDF, scan or image.")],
