@@ -32,7 +32,8 @@ setup: system $(BIN)/.installed
 run: setup
 	$(ROBOT) --name "Back office" --consolewidth 100 \
 		--variable CONTRACT_FORMS:resources/samples/contracts \
-		robots/sample-mailbox.robot robots/intake.robot robots/invoices.robot \
+		robots/sample-mailbox.robot robots/intake.robot robots/payments.robot \
+		robots/invoices.robot \
 		robots/contracts.robot robots/billing.robot robots/outbox.robot robots/status.robot
 	@$(BIN)/backoffice status
 
