@@ -242,6 +242,25 @@ class BackOffice:
         return self._call(lambda store, settings: match_payments(store, settings, limit=limit))
 
     @keyword
+    def grant_access_for_paid_invoices(self) -> Any:
+        """Provision the service once for every invoice paid in full: the signed webhook
+        and/or the command (retried with backoff and the same idempotency key, also after a
+        stopped robot), then the welcome email in the customer's language in the invoice's
+        thread. A refused or never-answered provisioning goes to staff; the keyword goes on."""
+        from backoffice.access.service import grant_due
+
+        return self._call(lambda store, settings: grant_due(store, settings))
+
+    @keyword
+    def chase_unpaid_invoices(self) -> Any:
+        """Import pending bank statements first, then take today's receivables steps once
+        each: reminders to customers (in their language, in the invoice's thread), the
+        account manager's task for overdue invoices and the escalation to the manager."""
+        from backoffice.receivables.service import chase_receivables
+
+        return self._call(lambda store, settings: chase_receivables(store, settings))
+
+    @keyword
     def send_the_mail_that_is_due(self, limit: int | None = None) -> Any:
         """Send queued and retried outgoing mail; settle sends a crash left in doubt."""
         from backoffice.outbox.service import send_due
