@@ -2,11 +2,12 @@
 
 Security is deny-by-default and lives in one place, ``Guard``, in front of every route:
 
-- every path needs a live session except ``PUBLIC_PATHS`` (the sign-in page, static files);
+- every path needs a live session except ``PUBLIC_PATHS`` (the sign-in page, static files,
+  the customer form ``/request`` and its confirmation pages, see ``web.public``);
 - paths under ``ROLE_PREFIXES`` need that role or a more trusted one (``/admin``: admin);
 - every request that is not GET/HEAD must carry the session's CSRF token (form field
   ``csrf_token`` or header ``X-CSRF-Token``); the sign-in form, before any session exists,
-  carries a signed token bound to a cookie of its own;
+  carries a signed token bound to a cookie of its own, and so does the customer form;
 - responses carry a strict Content-Security-Policy and no-store caching.
 
 Routes do the work in a thread (the store is synchronous) and never touch the file system
@@ -44,7 +45,7 @@ from backoffice.config import Settings
 from backoffice.invoices import profiles
 from backoffice.store import Store, open_store
 from backoffice.store.models import ReviewItem
-from backoffice.web import accounts, corrections, dashboard, documents, queue
+from backoffice.web import accounts, corrections, dashboard, documents, public, queue
 from backoffice.web.accounts import AccountError, Staff
 from backoffice.web.audit import history
 from backoffice.web.models import ROLES
@@ -54,8 +55,9 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 SESSION_COOKIE = "bo_session"
 SIGN_IN_COOKIE = "bo_sign_in"
-#: Paths reachable without a session (exact, or a prefix when ending in "/").
-PUBLIC_PATHS = ("/sign-in", "/static/")
+#: Paths reachable without a session (exact, or a prefix when ending in "/"). Keep it short:
+#: tests/web/test_security.py checks every registered route against it.
+PUBLIC_PATHS = ("/sign-in", "/static/", public.FORM_PATH, public.FORM_PATH + "/")
 #: Path prefixes that need a role beyond clerk.
 ROLE_PREFIXES = {"/admin": "admin", "/dashboard": "manager"}
 #: Largest request body accepted (forms only; there are no uploads).
@@ -157,6 +159,8 @@ class Guard:
         token = Headers(scope=scope).get("x-csrf-token") or _form_value(scope, body, "csrf_token")
         if staff is not None and not is_public(path):
             valid = accounts.same_token(token, staff.csrf_token)
+        elif path == public.FORM_PATH:
+            valid = self.web.customer_form.token_ok(token, request.cookies.get(public.COOKIE))
         else:
             valid = self.web.sign_in_token_ok(token, request.cookies.get(SIGN_IN_COOKIE))
         if not valid:
@@ -253,6 +257,7 @@ class WebApp:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.filters["when"] = _when
         self.templates.env.globals["ROLES"] = ROLES
+        self.customer_form = public.CustomerForm(settings, store, self.templates, key)
 
     # --- sessions ---------------------------------------------------------------------
     def staff_for(self, cookie: str | None) -> Staff | None:
@@ -707,6 +712,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/admin/users", web.users, methods=["GET"]),
         Route("/admin/users", web.user_add, methods=["POST"]),
         Route("/admin/users/{user_id:int}/{change:str}", web.user_active, methods=["POST"]),
+        Route(public.FORM_PATH, web.customer_form.form_page, methods=["GET"]),
+        Route(public.FORM_PATH, web.customer_form.submit, methods=["POST"]),
+        Route(public.FORM_PATH + "/{token}", web.customer_form.done_page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)
