@@ -9,7 +9,7 @@ import pytest
 from backoffice.clock import utcnow
 from backoffice.store import Store
 from backoffice.store.models import ReviewItem
-from backoffice.web.app import PUBLIC_PATHS, SESSION_COOKIE
+from backoffice.web.app import SESSION_COOKIE, is_public
 from backoffice.web.models import AuditEntry, StaffSession, StaffUser
 from sqlalchemy import select, update
 from starlette.routing import Mount, Route
@@ -26,6 +26,14 @@ _VALUES = {
     "user_id": "1",
     "change": "disable",
     "table": "stages",
+    "token": "K-2026-AAAAAAAAAA.not-a-signature",
+}
+#: Every route a stranger may reach, and why: adding one needs a reason here.
+PUBLIC_ROUTES = {
+    "/sign-in": "staff sign in",
+    "/static": "style sheet and script",
+    "/request": "the customer form (issue 6 item 5): own CSRF token, rate limit, honeypot",
+    "/request/{token}": "its confirmation, reached by a signed link only",
 }
 
 
@@ -52,16 +60,20 @@ def seeded(store: Store) -> Store:
     return store
 
 
-def test_every_route_but_sign_in_and_static_refuses_without_a_session(
+def test_every_route_but_the_public_allow_list_refuses_without_a_session(
     client: TestClient, seeded: Store
 ) -> None:
     routes = _routes(client)
     assert len(routes) >= 12
-    public = {pattern for _m, _p, pattern in routes if _is_public(pattern)}
-    assert public == {"/sign-in", "/static"}, "a new public route needs a reason"
+    public = {pattern for _m, path, pattern in routes if is_public(path)}
+    assert public == set(PUBLIC_ROUTES), "a new public route needs a reason in PUBLIC_ROUTES"
     forged = {SESSION_COOKIE: "not-a-session.signature"}
     for method, path, pattern in routes:
         if pattern in public:
+            if method == "GET":  # answered (the form is off here), never sent to sign in
+                response = client.get(path)
+                assert response.status_code in (200, 404), path
+                assert "location" not in response.headers, path
             continue
         for cookies in ({}, forged):
             client.cookies.clear()
@@ -77,14 +89,11 @@ def test_every_route_but_sign_in_and_static_refuses_without_a_session(
         assert session.scalar(select(StaffUser.active).where(StaffUser.id == 1)) is True
 
 
-def _is_public(pattern: str) -> bool:
-    return any(pattern == p.rstrip("/") for p in PUBLIC_PATHS)
-
-
 def test_every_post_needs_the_session_csrf_token(client: TestClient, seeded: Store) -> None:
     token = sign_in(client, "admin")
     posts = [(m, p) for m, p, pattern in _routes(client) if m == "POST" and pattern != "/sign-in"]
-    assert {p for _m, p in posts} >= {"/queue/1/approve", "/admin/users", "/sign-out"}
+    # The public customer form is among them: a staff token is no key to it either.
+    assert {p for _m, p in posts} >= {"/queue/1/approve", "/admin/users", "/sign-out", "/request"}
     for _method, path in posts:
         for bad in ({}, {"csrf_token": ""}, {"csrf_token": token[:-2] + "xx"}):
             response = client.post(path, data={"reason": "x", "username": "eve", **bad})
