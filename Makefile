@@ -34,7 +34,8 @@ run: setup
 		--variable CONTRACT_FORMS:resources/samples/contracts \
 		robots/sample-mailbox.robot robots/intake.robot robots/payments.robot \
 		robots/invoices.robot \
-		robots/contracts.robot robots/billing.robot robots/outbox.robot robots/status.robot
+		robots/contracts.robot robots/billing.robot robots/access.robot robots/reminders.robot \
+		robots/outbox.robot robots/status.robot
 	@$(BIN)/backoffice status
 
 test-setup: setup
