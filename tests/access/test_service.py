@@ -51,6 +51,20 @@ def _welcomes(store) -> list[OutboxMessage]:
     return [m for m in _all(store, OutboxMessage) if m.idempotency_key.startswith("access/")]
 
 
+COMMAND = """
+import json, os, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+key = os.environ["BACKOFFICE_IDEMPOTENCY_KEY"]
+body = sys.stdin.buffer.read()
+name = key.replace("/", "_").replace(":", "_")
+first = out / (name + ".tried")
+if not first.exists():
+    first.write_text("once")
+    sys.exit(75)  # try again later
+(out / (name + ".json")).write_bytes(body)
+"""
+
+
 def test_a_paid_invoice_is_provisioned_once_with_a_signed_webhook_and_welcomed(
     seller_settings, receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,10 +178,19 @@ def test_a_timeout_is_retried_with_the_same_key_and_acted_on_once(
 
 
 def test_a_refusal_goes_to_staff_and_nobody_is_welcomed(
-    seller_settings, receiver, monkeypatch: pytest.MonkeyPatch
+    seller_settings, receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state, url = receiver
-    settings = seller_settings("PL", access_webhook_url=url, access_webhook_secret=SECRET)
+    script = tmp_path / "provision.py"
+    script.write_text(COMMAND)
+    out = tmp_path / "provisioned"
+    out.mkdir()
+    settings = seller_settings(
+        "PL",
+        access_webhook_url=url,
+        access_webhook_secret=SECRET,
+        access_command=f"{sys.executable} {script} {out}",
+    )
     store = open_store(settings)
     invoice = _paid_invoice(store, settings, monkeypatch, key="refused")
     state.answers[f"access-grant:{invoice.number}"] = [422]
@@ -183,6 +206,12 @@ def test_a_refusal_goes_to_staff_and_nobody_is_welcomed(
     _later(monkeypatch, 86400)
     assert grant_due(store, settings).calls == 0
     assert len(state.deliveries) == 1 and _welcomes(store) == []
+    # The grant failed at the webhook: its command is never run.
+    assert list(out.iterdir()) == []
+    assert {c.kind: c.status for c in _all(store, ProvisioningCall)} == {
+        "webhook": "failed",
+        "command": "pending",
+    }
     store.dispose()
 
 
@@ -206,20 +235,6 @@ def test_attempts_run_out_for_staff(seller_settings, receiver, monkeypatch) -> N
     assert "no answer after 2 attempts" in report.reasons[0]
     assert grant_due(store, settings).calls == 0 and len(state.deliveries) == 2
     store.dispose()
-
-
-COMMAND = """
-import json, os, pathlib, sys
-out = pathlib.Path(sys.argv[1])
-key = os.environ["BACKOFFICE_IDEMPOTENCY_KEY"]
-body = sys.stdin.buffer.read()
-name = key.replace("/", "_").replace(":", "_")
-first = out / (name + ".tried")
-if not first.exists():
-    first.write_text("once")
-    sys.exit(75)  # try again later
-(out / (name + ".json")).write_bytes(body)
-"""
 
 
 def test_a_command_and_the_webhook_both_before_the_welcome(

@@ -251,6 +251,10 @@ def _claim(
             ProvisioningCall.next_attempt_at <= utcnow(),
             ProvisioningCall.kind.in_(kinds),
             ProvisioningCall.id.not_in(seen),
+            # A grant another call already failed is for staff: no more calls for it.
+            ProvisioningCall.grant_pk.in_(
+                select(AccessGrant.id).where(AccessGrant.status == PROVISIONING)
+            ),
         ],
         order_by=(ProvisioningCall.next_attempt_at, ProvisioningCall.id),
     )
