@@ -180,14 +180,13 @@ def test_the_payments_import_runs_first_so_a_paid_invoice_is_not_chased(
     store.dispose()
 
 
-@pytest.mark.postgres
 def test_four_robots_at_once_take_each_step_once(
-    make_settings, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    make_settings, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.billing.requests import PL_SELLER
 
     settings = make_settings(
-        database_url=pg_url, receivables_account_manager="am@example.test", **PL_SELLER
+        database_url=db_url, receivables_account_manager="am@example.test", **PL_SELLER
     )
     store = open_store(settings)
     at(monkeypatch, ISSUED.isoformat())

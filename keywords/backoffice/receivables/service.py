@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from backoffice.billing.document import IssuedDocument
@@ -180,11 +180,7 @@ def _take(
     report: ReceivablesReport,
 ) -> None:
     with store.session() as session:
-        query = select(IssuedInvoice).where(IssuedInvoice.id == invoice_id)
-        if store.dialect == "postgresql":
-            # Serialises with the payment booking that sets paid_at on this row.
-            query = query.with_for_update()
-        invoice = session.scalar(query)
+        invoice = _lock_invoice(session, store, invoice_id)
         if invoice is None:
             return
         if invoice.paid_at is not None:
@@ -214,6 +210,22 @@ def _take(
             _remind(session, store, settings, invoice, action, key, report)
         else:
             _tell_staff(session, store, settings, invoice, action, step, key, report)
+
+
+def _lock_invoice(session: Session, store: Store, invoice_id: int) -> IssuedInvoice | None:
+    """The invoice, locked until we commit, so a payment booked at the same moment waits for
+    us or we see its paid_at (PostgreSQL: FOR UPDATE; SQLite: a no-op write takes the
+    database's write lock first, as its reads outside a write see no lock)."""
+    query = select(IssuedInvoice).where(IssuedInvoice.id == invoice_id)
+    if store.dialect == "postgresql":
+        return session.scalar(query.with_for_update())
+    session.execute(
+        update(IssuedInvoice)
+        .where(IssuedInvoice.id == invoice_id)
+        .values(lease_owner=IssuedInvoice.lease_owner)
+        .execution_options(synchronize_session=False)
+    )
+    return session.scalar(query)
 
 
 def _outbox_key(invoice_id: int, step: Step) -> str:
