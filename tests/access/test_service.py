@@ -65,6 +65,15 @@ if not first.exists():
 """
 
 
+def _command(tmp_path: Path) -> tuple[str, Path]:
+    """A provisioning command (COMMAND) and the folder it writes each body to."""
+    script = tmp_path / "provision.py"
+    script.write_text(COMMAND)
+    out = tmp_path / "provisioned"
+    out.mkdir()
+    return f"{sys.executable} {script} {out}", out
+
+
 def test_a_paid_invoice_is_provisioned_once_with_a_signed_webhook_and_welcomed(
     seller_settings, receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -181,15 +190,12 @@ def test_a_refusal_goes_to_staff_and_nobody_is_welcomed(
     seller_settings, receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state, url = receiver
-    script = tmp_path / "provision.py"
-    script.write_text(COMMAND)
-    out = tmp_path / "provisioned"
-    out.mkdir()
+    command, out = _command(tmp_path)
     settings = seller_settings(
         "PL",
         access_webhook_url=url,
         access_webhook_secret=SECRET,
-        access_command=f"{sys.executable} {script} {out}",
+        access_command=command,
     )
     store = open_store(settings)
     invoice = _paid_invoice(store, settings, monkeypatch, key="refused")
@@ -241,15 +247,12 @@ def test_a_command_and_the_webhook_both_before_the_welcome(
     seller_settings, receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state, url = receiver
-    script = tmp_path / "provision.py"
-    script.write_text(COMMAND)
-    out = tmp_path / "provisioned"
-    out.mkdir()
+    command, out = _command(tmp_path)
     settings = seller_settings(
         "PL",
         access_webhook_url=url,
         access_webhook_secret=SECRET,
-        access_command=f"{sys.executable} {script} {out}",
+        access_command=command,
         access_backoff_seconds=30,
     )
     store = open_store(settings)
