@@ -36,9 +36,8 @@ def _robot(values: dict[str, Any], out: Any) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lease_seconds", [300, 0], ids=["leases", "leases-expire-at-once"])
 def test_robots_at_once_store_and_allocate_each_transaction_once(
-    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lease_seconds: int
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("BACKOFFICE_NOW", raising=False)
     watch = tmp_path / "statements"
@@ -48,7 +47,6 @@ def test_robots_at_once_store_and_allocate_each_transaction_once(
         "home": str(tmp_path / "home"),
         "database_url": pg_url,
         "payments_watch_dir": str(watch),
-        "lease_seconds": lease_seconds,
     }
     store = open_store(load_settings(_env_file=None, **values))
     invoices = seed_invoices(store, INVOICES)

@@ -17,12 +17,13 @@ overlapping statement adds nothing. A file that is not a usable statement, or is
 another account, is ``rejected`` with the parser's code and sentence and a review item; the
 robot goes on with the next.
 
-**Matching** (``match_payments``). Credits in ``new`` are claimed with a lease in batches.
-One transaction per batch moves each out of ``new`` (a compare-and-set on its status, so a
-transaction is allocated once, also when leases expire or two robots run), locks the
-candidate invoices (PostgreSQL ``FOR UPDATE`` in id order; SQLite's write lock), writes the
-allocations, adds them to ``paid_total`` and sets ``paid_at`` on invoices paid in full. What
-``backoffice.payments.matching`` cannot settle becomes a review item that says why.
+**Matching** (``match_payments``). Credits in ``new`` are taken in batches, one transaction
+per batch: its first statement takes the rows still ``new`` (PostgreSQL ``FOR UPDATE SKIP
+LOCKED``, SQLite's write lock), so a transaction is allocated once however many robots run
+and a killed robot's batch simply rolls back; it locks the candidate invoices (PostgreSQL
+``FOR UPDATE`` in id order), writes the allocations, adds them to ``paid_total`` and sets
+``paid_at`` on invoices paid in full. What ``backoffice.payments.matching`` cannot settle
+becomes a review item that says why.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
@@ -77,7 +78,7 @@ log = logging.getLogger(__name__)
 IMPORT_SUBJECT = "statement_import"
 TRANSACTION_SUBJECT = "bank_transaction"
 #: Transactions claimed and matched per committed transaction.
-MATCH_BATCH = 50
+MATCH_BATCH = 200
 #: Statement problems that are worth a person's look (the others are information).
 _REVIEWED_PROBLEMS = {"BALANCE_MISMATCH", "BALANCE_GAP", "ENTRY_DETAILS_MISMATCH"}
 #: Times a matching batch is tried again after PostgreSQL chose it as a deadlock victim.
@@ -553,7 +554,6 @@ def match_payments(
 ) -> PaymentsReport:
     """Match every new credit to issued invoices, one committed batch at a time."""
     report = report if report is not None else PaymentsReport()
-    owner = settings.resolved_worker_id
     with store.session() as session:
         # Invoices paid before they were emailed keep "numbered" until billing emails them.
         session.execute(
@@ -565,90 +565,144 @@ def match_payments(
     done = 0
     while limit is None or done < limit:
         size = MATCH_BATCH if limit is None else min(MATCH_BATCH, limit - done)
-        with store.session() as session:
-            ids = [
-                row.id
-                for row in lease.claim(
-                    session,
-                    BankTransactionRecord,
-                    owner=owner,
-                    lease_seconds=settings.lease_seconds,
-                    where=[BankTransactionRecord.status == NEW],
-                    limit=size,
-                )
-            ]
-        if not ids:
-            break
         for attempt in range(_BATCH_TRIES):
             batch = PaymentsReport()
             try:
                 with store.session() as session:
-                    _match_batch(session, index, ids, owner, batch)
+                    taken = _match_batch(session, index, size, batch)
                 break
             except OperationalError as exc:
                 if "deadlock" not in str(exc).lower() or attempt == _BATCH_TRIES - 1:
                     raise
                 log.info("matching batch chosen as a deadlock victim; trying again")
+        if not taken:
+            break
         report.payments_allocated += batch.payments_allocated
         report.invoices_paid += batch.invoices_paid
         report.to_review += batch.to_review
         report.reasons += batch.reasons
-        done += len(ids)
+        done += taken
         if progress is not None:
-            progress(len(ids))
+            progress(taken)
     log.info(report.summary())
     return report
 
 
 def _match_batch(
-    session: Session,
-    index: matching.InvoiceIndex,
-    ids: list[int],
-    owner: str,
-    report: PaymentsReport,
-) -> None:
+    session: Session, index: matching.InvoiceIndex, size: int, report: PaymentsReport
+) -> int:
+    """Take up to ``size`` new credits and match them, all in the caller's transaction.
+
+    The transaction itself is the claim: its first statement writes the rows it takes
+    (SQLite's write lock; on PostgreSQL row locks, skipping rows another robot holds), and
+    takes only rows still ``new``, so a credit is matched once; a robot killed mid-batch
+    rolls back and leaves them ``new``. Returns how many it took.
+    """
     now = utcnow()
-    # The first statement writes: it takes SQLite's write lock and PostgreSQL's row locks,
-    # and only rows still new and still ours come back (a transaction is matched once).
+    table = BankTransactionRecord
+    pending = select(table.id).where(table.status == NEW).order_by(table.id).limit(size)
+    if session.get_bind().dialect.name == "postgresql":
+        pending = pending.with_for_update(skip_locked=True)
     mine = list(
         session.scalars(
-            update(BankTransactionRecord)
-            .where(
-                BankTransactionRecord.id.in_(ids),
-                BankTransactionRecord.status == NEW,
-                BankTransactionRecord.lease_owner == owner,
-            )
+            update(table)
+            .where(table.id.in_(pending.scalar_subquery()), table.status == NEW)
             .values(matched_at=now)
-            .returning(BankTransactionRecord.id)
+            .returning(table.id)
             .execution_options(synchronize_session=False)
         )
     )
     if not mine:
-        return
-    txs = list(
-        session.scalars(
-            select(BankTransactionRecord)
-            .where(BankTransactionRecord.id.in_(mine))
-            .order_by(BankTransactionRecord.id)
-        )
-    )
-    plans = [(tx, _credit(tx)) for tx in txs]
-    found = [_candidates(index, credit) for _tx, credit in plans]
-    wanted = sorted({invoice_id for ids_, _how, _who in found for invoice_id in ids_})
-    invoices = _lock_invoices(session, wanted)
-    for (tx, credit), (candidate_ids, how, who) in zip(plans, found, strict=True):
-        rows = [invoices[i] for i in sorted(candidate_ids) if i in invoices]
-        views = {row.id: _view(row) for row in rows}
-        if how == matching.BY_NUMBER and rows:
-            decision = matching.decide_by_number(credit, list(views.values()))
-        elif rows:
-            decision = matching.decide_by_customer(credit, list(views.values()), how, who)
+        return 0
+    txs = session.execute(select(*_TX_COLUMNS).where(table.id.in_(mine)).order_by(table.id)).all()
+    found = [_candidates(index, _credit(tx)) for tx in txs]
+    invoices = _lock_invoices(session, sorted({i for ids, _how, _who in found for i in ids}))
+    changed: dict[int, dict[str, Any]] = {}
+    allocations: list[dict[str, Any]] = []
+    settled: list[dict[str, Any]] = []
+    for tx, (candidate_ids, how, who) in zip(txs, found, strict=True):
+        credit = _credit(tx)
+        views = [invoices[i] for i in sorted(candidate_ids) if i in invoices]
+        if how == matching.BY_NUMBER and views:
+            decision = matching.decide_by_number(credit, views)
+        elif views:
+            decision = matching.decide_by_customer(credit, views, how, who)
         else:
             decision = matching.unmatched(credit)
-        _apply(session, index, tx, credit, decision, rows, report, now)
+        paid_on = _paid_at(credit.booking_date, now)
+        for view, amount in decision.allocations:
+            allocations.append(
+                {
+                    "transaction_pk": tx.id,
+                    "invoice_pk": view.id,
+                    "amount": amount,
+                    "matched_by": decision.matched_by,
+                    "created_at": now,
+                }
+            )
+            view.paid_total += amount
+            row = changed.setdefault(view.id, {"id": view.id, "paid_total": view.paid_total})
+            row["paid_total"] = view.paid_total
+            state = invoices.state[view.id]
+            if state["paid_at"] is None and view.paid_total >= view.total_gross:
+                state["paid_at"] = paid_on
+                row["paid_at"] = paid_on
+                if state["status"] == EMAILED:
+                    row["status"] = PAID
+                report.invoices_paid += 1
+            index.learn_iban(credit.counterparty_iban, view.buyer_key)
+        if decision.allocations:
+            report.payments_allocated += 1
+        settled.append(
+            {
+                "id": tx.id,
+                "status": REVIEW if decision.review_code else ALLOCATED,
+                "matched_by": decision.matched_by,
+                "unallocated": decision.unallocated,
+                "reason_code": decision.review_code,
+                "reason": decision.reason,
+                "matched_at": now,
+            }
+        )
+        if decision.review_code:
+            open_review(
+                session,
+                TRANSACTION_SUBJECT,
+                tx.id,
+                decision.review_code,
+                decision.reason,
+                _evidence(tx, decision, views),
+            )
+            report.to_review += 1
+            report.reasons.append(
+                f"{decision.review_code}: transaction {tx.tx_id}: {decision.reason}"
+            )
+    # Bulk writes by primary key: one executemany per table instead of one ORM object each.
+    if allocations:
+        session.execute(insert(PaymentAllocation), allocations)
+    for columns in {tuple(sorted(row)) for row in changed.values()}:
+        rows = [row for row in changed.values() if tuple(sorted(row)) == columns]
+        session.execute(update(IssuedInvoice), rows)
+    session.execute(update(BankTransactionRecord), settled)
+    return len(mine)
 
 
-def _credit(tx: BankTransactionRecord) -> matching.Credit:
+#: What matching reads of a transaction.
+_TX_COLUMNS = (
+    BankTransactionRecord.id,
+    BankTransactionRecord.tx_id,
+    BankTransactionRecord.account,
+    BankTransactionRecord.amount,
+    BankTransactionRecord.currency,
+    BankTransactionRecord.booking_date,
+    BankTransactionRecord.value_date,
+    BankTransactionRecord.counterparty_name,
+    BankTransactionRecord.counterparty_iban,
+    BankTransactionRecord.remittance,
+)
+
+
+def _credit(tx: Any) -> matching.Credit:
     return matching.Credit(
         amount=Decimal(tx.amount),
         currency=tx.currency,
@@ -671,79 +725,48 @@ def _candidates(index: matching.InvoiceIndex, credit: matching.Credit) -> tuple[
     return index.invoices_of(customers), how, who
 
 
-def _lock_invoices(session: Session, ids: list[int]) -> dict[int, IssuedInvoice]:
+class _Locked(dict[int, matching.Invoice]):
+    """The batch's candidate invoices (locked) as matching sees them, and their paid state."""
+
+    state: dict[int, dict[str, Any]]
+
+
+def _lock_invoices(session: Session, ids: list[int]) -> _Locked:
+    locked = _Locked()
+    locked.state = {}
     if not ids:
-        return {}
-    query = select(IssuedInvoice).where(IssuedInvoice.id.in_(ids)).order_by(IssuedInvoice.id)
+        return locked
+    query = (
+        select(
+            IssuedInvoice.id,
+            IssuedInvoice.number,
+            IssuedInvoice.currency,
+            IssuedInvoice.total_gross,
+            IssuedInvoice.paid_total,
+            IssuedInvoice.paid_at,
+            IssuedInvoice.status,
+            IssuedInvoice.due_date,
+            IssuedInvoice.buyer,
+        )
+        .where(IssuedInvoice.id.in_(ids))
+        .order_by(IssuedInvoice.id)
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
-    return {row.id: row for row in session.scalars(query)}
-
-
-def _view(row: IssuedInvoice) -> matching.Invoice:
-    return matching.Invoice(
-        id=row.id,
-        number=row.number,
-        currency=row.currency,
-        total_gross=Decimal(row.total_gross),
-        paid_total=Decimal(row.paid_total or 0),
-        due_date=row.due_date,
-        buyer_key=matching.buyer_key(row.buyer or {}),
-        buyer_name=str((row.buyer or {}).get("name") or ""),
-    )
-
-
-def _apply(
-    session: Session,
-    index: matching.InvoiceIndex,
-    tx: BankTransactionRecord,
-    credit: matching.Credit,
-    decision: matching.Decision,
-    candidates: list[IssuedInvoice],
-    report: PaymentsReport,
-    now: dt.datetime,
-) -> None:
-    """Write one decision: allocations, invoices' paid state, the transaction, review."""
-    paid_on = _paid_at(credit.booking_date, now)
-    invoices = {row.id: row for row in candidates}
-    for view, amount in decision.allocations:
-        row = invoices[view.id]
-        session.add(
-            PaymentAllocation(
-                transaction_pk=tx.id,
-                invoice_pk=row.id,
-                amount=amount,
-                matched_by=decision.matched_by,
-                created_at=now,
-            )
+    for row in session.execute(query):
+        buyer = row.buyer or {}
+        locked[row.id] = matching.Invoice(
+            id=row.id,
+            number=row.number,
+            currency=row.currency,
+            total_gross=Decimal(row.total_gross),
+            paid_total=Decimal(row.paid_total or 0),
+            due_date=row.due_date,
+            buyer_key=matching.buyer_key(buyer),
+            buyer_name=str(buyer.get("name") or ""),
         )
-        row.paid_total = Decimal(row.paid_total or 0) + amount
-        if row.paid_at is None and row.paid_total >= Decimal(row.total_gross):
-            row.paid_at = paid_on
-            if row.status == EMAILED:
-                row.status = PAID
-            report.invoices_paid += 1
-        index.learn_iban(credit.counterparty_iban, view.buyer_key)
-    if decision.allocations:
-        report.payments_allocated += 1
-    tx.status = REVIEW if decision.review_code else ALLOCATED
-    tx.matched_by = decision.matched_by
-    tx.unallocated = decision.unallocated
-    tx.reason_code, tx.reason = decision.review_code, decision.reason
-    tx.lease_owner = tx.lease_until = None
-    tx.matched_at = now
-    if decision.review_code:
-        open_review(
-            session,
-            TRANSACTION_SUBJECT,
-            tx.id,
-            decision.review_code,
-            decision.reason,
-            _evidence(tx, decision, candidates),
-        )
-        report.to_review += 1
-        report.reasons.append(f"{decision.review_code}: transaction {tx.tx_id}: {decision.reason}")
-    session.flush()
+        locked.state[row.id] = {"paid_at": row.paid_at, "status": row.status}
+    return locked
 
 
 def _paid_at(booking: dt.date | None, now: dt.datetime) -> dt.datetime:
@@ -754,7 +777,7 @@ def _paid_at(booking: dt.date | None, now: dt.datetime) -> dt.datetime:
 
 
 def _evidence(
-    tx: BankTransactionRecord, decision: matching.Decision, candidates: list[IssuedInvoice]
+    tx: Any, decision: matching.Decision, views: list[matching.Invoice]
 ) -> dict[str, Any]:
     return {
         "transaction": {
@@ -774,12 +797,12 @@ def _evidence(
         "unallocated": str(decision.unallocated),
         "invoices": [
             {
-                "number": row.number,
-                "currency": row.currency,
-                "total_gross": str(row.total_gross),
-                "paid_total": str(row.paid_total),
-                "due_date": row.due_date.isoformat(),
+                "number": view.number,
+                "currency": view.currency,
+                "total_gross": str(view.total_gross),
+                "paid_total": str(view.paid_total),
+                "due_date": view.due_date.isoformat(),
             }
-            for row in candidates[:20]
+            for view in views[:20]
         ],
     }
