@@ -28,6 +28,12 @@ XML_START = (b"<?xml", b"<")
 UTF8_BOM = b"\xef\xbb\xbf"
 # Fields a document must show to be taken for an invoice at all.
 INVOICE_EVIDENCE = ("total_gross", "invoice_number")
+# An invoice number read by OCR below this confidence is read again from its cells; with
+# no number label read at all, the low-confidence words of the page's top part are.
+REREAD_BELOW_CONFIDENCE = 0.8
+REREAD_BELOW_WORD_CONFIDENCE = 0.6
+REREAD_TOP_SHARE = 0.4
+REREAD_MAX_CELLS = 16
 
 
 def extract(path: Path, limits: Limits | None = None) -> ExtractionResult:
@@ -115,7 +121,7 @@ def _extract_pdf(result: ExtractionResult, data: bytes, limits: Limits) -> None:
     pages = list(content.pages)
     scanned = content.scanned_pages
     if scanned:
-        from backoffice.invoices.readers.ocr import ocr_pages
+        from backoffice.invoices.readers.ocr import read_pages
 
         to_ocr = scanned[: limits.max_ocr_pages]
         if len(scanned) > len(to_ocr):
@@ -129,18 +135,110 @@ def _extract_pdf(result: ExtractionResult, data: bytes, limits: Limits) -> None:
         images = [
             (n, render_page(data, n, limits.ocr_dpi, limits.max_image_pixels)) for n in to_ocr
         ]
-        for page in ocr_pages(images):
-            pages[page.number - 1] = page
+        read = read_pages(images)
+        for page in read:
+            pages[page.text.number - 1] = page.text
+        _fill_from_text(result, pages)
+        _reread_number(result, pages, read)
+        return
     _fill_from_text(result, pages)
 
 
 def _extract_images(result: ExtractionResult, data: bytes, limits: Limits) -> None:
-    from backoffice.invoices.readers.ocr import load_images, ocr_pages
+    from backoffice.invoices.readers.ocr import load_images, read_pages
 
     images = load_images(data, limits)
     to_ocr = images[: limits.max_ocr_pages]
-    pages = ocr_pages([(index + 1, image) for index, image in enumerate(to_ocr)])
+    read = read_pages([(index + 1, image) for index, image in enumerate(to_ocr)])
+    pages = [page.text for page in read]
     _fill_from_text(result, pages)
+    _reread_number(result, pages, read)
+
+
+def _number_cells(page: PageText) -> set[tuple[int, int]]:
+    """(line, segment) places where an invoice number may be: around its labels, or, when
+    no label was read at all, the words read with low confidence in the page's top part."""
+    from backoffice.invoices import labels as L
+
+    lines = page.lines
+    places: set[tuple[int, int]] = set()
+    for index, line in enumerate(lines):
+        labelled = [
+            i
+            for i, segment in enumerate(line.segments)
+            if L.INVOICE_NUMBER.search(segment.text) or L.INVOICE_TITLE.search(segment.text)
+        ]
+        if not labelled:
+            continue
+        first = labelled[0]
+        places |= {(index, i) for i in range(first, min(first + 3, len(line.segments)))}
+        if index + 1 < len(lines):
+            label_box = line.segments[first].box
+            for i, below in enumerate(lines[index + 1].segments):
+                if min(below.box[2], label_box[2]) > max(below.box[0], label_box[0]):
+                    places.add((index + 1, i))
+    if places:
+        return places
+    for index, line in enumerate(lines):
+        if line.box[1] > page.height * REREAD_TOP_SHARE:
+            break
+        for i, segment in enumerate(line.segments):
+            if segment.confidence < REREAD_BELOW_WORD_CONFIDENCE:
+                places |= {(index, i), (index, min(i + 1, len(line.segments) - 1))}
+    return set(sorted(places)[:REREAD_MAX_CELLS])
+
+
+def _reread_number(result: ExtractionResult, pages: list[PageText], read: list) -> None:
+    """Read the cells where the invoice number may be again, scaled up, when OCR missed it.
+
+    A page-wide pass misreads small glyphs of codes more than words ("СФ-360" as "C®-360")
+    and merges lines set close together; a second look at just those cells at twice the
+    size reads most of them right. Only the invoice number is taken from the second look.
+    """
+    from backoffice.invoices.layout import Line, Segment
+    from backoffice.invoices.readers.ocr import reread_regions
+
+    found = result.fields.get("invoice_number")
+    if found is not None and found.confidence >= REREAD_BELOW_CONFIDENCE:
+        return
+    by_number = {page.text.number: page for page in read}
+    changed = False
+    new_pages = []
+    for page in pages:
+        ocr_page = by_number.get(page.number)
+        places = sorted(_number_cells(page)) if ocr_page is not None else []
+        if not places:
+            new_pages.append(page)
+            continue
+        lines = list(page.lines)
+        texts = reread_regions(ocr_page, [lines[li].segments[si].box for li, si in places])
+        for (line_index, segment_index), text in zip(places, texts, strict=True):
+            target = lines[line_index]
+            old = target.segments[segment_index]
+            if text and text != old.text:
+                segments = list(target.segments)
+                segments[segment_index] = Segment(text, old.box, old.confidence)
+                lines[line_index] = Line(segments, target.page)
+                changed = True
+        new_pages.append(PageText(page.number, page.source, lines, page.width, page.height))
+    if not changed:
+        return
+    fields, _, kind, _ = TextFieldExtractor(new_pages).run()
+    again = fields.get("invoice_number")
+    if again is not None and (found is None or again.confidence > found.confidence):
+        result.fields["invoice_number"] = again
+        result.problems = [
+            problem
+            for problem in result.problems
+            if (problem.code, problem.field) != ("FIELD_MISSING", "invoice_number")
+        ]
+        if result.kind is Kind.NOT_INVOICE and kind is not Kind.NOT_INVOICE:
+            # The number was the missing evidence: it is an invoice after all.
+            result.kind = kind
+            result.problems = [p for p in result.problems if p.code != "NOT_AN_INVOICE"]
+            for name in ("issue_date", "total_gross"):
+                if name not in result.fields:
+                    result.problems.append(Problem("FIELD_MISSING", f"{name} was not found", name))
 
 
 def _fill_from_text(result: ExtractionResult, pages: list[PageText]) -> None:

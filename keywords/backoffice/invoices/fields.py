@@ -736,12 +736,15 @@ class TextFieldExtractor:
                 return
 
 
-# Legal forms as OCR misreads them ("Sp. z 0.0.", "Sp. Zz o.o") and as they are written.
+# Legal forms as OCR misreads them ("Sp. z 0.0.", "Sp. Zz o.o", "Sp. 2 0.0.") and as they
+# are written.
 _LEGAL_FORMS = (
-    (re.compile(r"\bsp\.?\s*z+\s*[o0]\.?\s*[o0]\.?(?=\s|$|,)", re.I), "Sp. z o.o."),
-    (re.compile(r"\bsp\.\s*k\.(?=\s|$|,)", re.I), "sp.k."),
+    (re.compile(r"\bsp\.?\s*(?:z+|2)\s*[o0]\.?\s*[o0]\.?(?=\s|$|,)", re.I), "Sp. z o.o."),
+    (re.compile(r"(?<!\w)[s$]p\.\s*k\.(?=\s|$|,)", re.I), "sp.k."),
     (re.compile(r"\bsp\.\s*j\.(?=\s|$|,)", re.I), "sp.j."),
     (re.compile(r"\bS\.\s*A\.(?=\s|$|,)"), "S.A."),
+    # "plc" read as "ple", "pic", "p1c" at the end of a British company name.
+    (re.compile(r"(?<=\w )p[li1I][ce]$"), "plc"),
 )
 
 
