@@ -29,6 +29,8 @@ $(BIN)/.installed: pyproject.toml | system
 
 setup: system $(BIN)/.installed
 
+# make run works for the sample company unless you have your own .env (or BACKOFFICE_ENV_FILE).
+run: export BACKOFFICE_ENV_FILE ?= $(if $(wildcard .env),.env,resources/samples/company.env)
 run: setup
 	$(ROBOT) --name "Back office" --consolewidth 100 \
 		--variable CONTRACT_FORMS:resources/samples/contracts \
