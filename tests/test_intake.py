@@ -310,3 +310,22 @@ def test_reader_processes_do_not_outlive_a_killed_robot() -> None:
     while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in workers if _running(pid)], "reader processes outlived the robot"
+
+
+def test_reading_in_worker_processes_gives_what_reading_in_process_gives(make_settings) -> None:
+    from dataclasses import asdict
+
+    from backoffice.intake.read import MIN_MESSAGES_FOR_WORKERS, Readers, ReadRules, read_batch
+
+    rules = ReadRules.from_settings(make_settings())
+    mails: list[tuple[bytes, int | None]] = [
+        (path.read_bytes(), None) for path in sorted(FIXTURES.glob("*.eml"))
+    ]
+    mails += [(invoice_mail(n), None) for n in range(MIN_MESSAGES_FOR_WORKERS)]
+    mails.append((invoice_mail(99)[:400], 5_000_000))  # an oversized one, header only
+    with Readers(rules, processes=2) as readers:
+        in_workers = readers.submit(mails)()
+    in_process = read_batch(mails, rules)
+    assert [asdict(read) for read in in_workers] == [asdict(read) for read in in_process]
+    assert in_workers[-1].refusal is not None
+    assert in_workers[-1].refusal.code == "MESSAGE_TOO_LARGE"
