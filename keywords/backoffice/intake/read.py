@@ -1,9 +1,9 @@
 """Reading incoming mail: parse, key and classify each message, before it is stored.
 
 Reading is pure CPU work (the standard library's email parser, pdfium, XML) and has no
-effect outside the process, so it runs in worker processes, a batch ahead of the
-store, when at least two cores are idle (see :func:`reader_count`). This module is what a worker imports: it
-stays clear of the database, the settings and the mail sources, so workers start fast.
+effect outside the process, so it runs in worker processes, a batch ahead of the store,
+when at least two cores are idle (see :func:`reader_count`). This module is what a
+worker needs: it stays clear of the database, the settings and the mail sources.
 """
 
 from __future__ import annotations
