@@ -57,6 +57,7 @@ from tests.support.contract_to_cash import (
     CUSTOMER,
     cii_totals,
     invoice_totals,
+    ksef_amount_due,
     money_state,
     paying_statement,
     pdf_attachments,
@@ -214,6 +215,8 @@ def test_a_signed_contract_is_invoiced_paid_and_provisioned_once(
         assert str(invoice_mail["Subject"]) == f"Faktura VAT nr {invoice.number}"
         [pdf] = pdf_attachments(invoice_mail)
         assert cii_totals(pdf) == invoice_totals(invoice)
+        # A Polish seller's invoice also travels as KSeF FA(3), with the same amount due.
+        assert ksef_amount_due(invoice_mail) == invoice.total_gross
 
         # 4. The bank mails a statement paying it, to our own account, DKIM-signed.
         statement = paying_statement(invoice.number, invoice.total_gross)

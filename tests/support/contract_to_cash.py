@@ -156,6 +156,18 @@ def cii_totals(pdf: bytes) -> dict[str, Decimal]:
     return found
 
 
+def ksef_amount_due(message: EmailMessage) -> Decimal:
+    """``P_15`` (amount due) of the KSeF FA(3) XML attached to the invoice mail."""
+    [xml] = [
+        part.get_content()
+        for part in message.iter_attachments()
+        if part.get_content_type() == "application/xml"
+    ]
+    root = etree.fromstring(xml if isinstance(xml, bytes) else xml.encode())
+    [element] = [e for e in root.iter() if etree.QName(e).localname == "P_15"]
+    return Decimal(element.text)
+
+
 def invoice_totals(invoice: Any) -> dict[str, Decimal]:
     """What ``cii_totals`` must find for the issued invoice (row) ``invoice``."""
     return {name: Decimal(getattr(invoice, column)) for name, column in TOTALS.items()}
