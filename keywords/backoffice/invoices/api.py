@@ -9,6 +9,7 @@ a problem code (PDF_ENCRYPTED, TOO_MANY_PAGES, XML_UNSAFE, NOT_AN_INVOICE, ...).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from backoffice.invoices.errors import DocumentError, FileTooLarge, UnsupportedFile
@@ -34,6 +35,10 @@ REREAD_BELOW_CONFIDENCE = 0.8
 REREAD_BELOW_WORD_CONFIDENCE = 0.6
 REREAD_TOP_SHARE = 0.4
 REREAD_MAX_CELLS = 16
+# Key fields read by OCR that get a second look, and the confidence left to one whose
+# second reading disagrees (under the rules' bar: a person looks).
+SECOND_LOOK_FIELDS = ("invoice_number", "issue_date", "total_gross", "seller_tax_id", "iban")
+DISAGREED = 0.4
 
 
 def extract(path: Path, limits: Limits | None = None) -> ExtractionResult:
@@ -139,7 +144,7 @@ def _extract_pdf(result: ExtractionResult, data: bytes, limits: Limits) -> None:
         for page in read:
             pages[page.text.number - 1] = page.text
         _fill_from_text(result, pages)
-        _reread_number(result, pages, read)
+        _second_look(result, pages, read)
         return
     _fill_from_text(result, pages)
 
@@ -152,7 +157,7 @@ def _extract_images(result: ExtractionResult, data: bytes, limits: Limits) -> No
     read = read_pages([(index + 1, image) for index, image in enumerate(to_ocr)])
     pages = [page.text for page in read]
     _fill_from_text(result, pages)
-    _reread_number(result, pages, read)
+    _second_look(result, pages, read)
 
 
 def _number_cells(page: PageText) -> set[tuple[int, int]]:
@@ -188,25 +193,49 @@ def _number_cells(page: PageText) -> set[tuple[int, int]]:
     return set(sorted(places)[:REREAD_MAX_CELLS])
 
 
-def _reread_number(result: ExtractionResult, pages: list[PageText], read: list) -> None:
-    """Read the cells where the invoice number may be again, scaled up, when OCR missed it.
+def _field_cells(page: PageText, result: ExtractionResult) -> set[tuple[int, int]]:
+    """(line, segment) places of the key fields read from this page."""
+    boxes = {
+        value.box
+        for name in SECOND_LOOK_FIELDS
+        if (value := result.fields.get(name)) is not None
+        and value.source is Source.OCR
+        and value.page == page.number
+        and value.box is not None
+    }
+    return {
+        (li, si)
+        for li, line in enumerate(page.lines)
+        for si, segment in enumerate(line.segments)
+        if segment.box in boxes
+    }
 
-    A page-wide pass misreads small glyphs of codes more than words ("СФ-360" as "C®-360")
-    and merges lines set close together; a second look at just those cells at twice the
-    size reads most of them right. Only the invoice number is taken from the second look.
+
+def _second_look(result: ExtractionResult, pages: list[PageText], read: list) -> None:
+    """Read the cells of the key fields, and where the invoice number may be when OCR
+    missed it, again: cut out, scaled up, in one more Tesseract run per page.
+
+    A page-wide pass misreads small glyphs of codes more than words ("СФ-360" as "C®-360",
+    a 0 of a date as 6) and merges lines set close together. A key field the second look
+    reads differently is kept with a confidence low enough to send the invoice to a
+    person; a missing or unsure invoice number is taken from the second look.
     """
     from backoffice.invoices.layout import Line, Segment
     from backoffice.invoices.readers.ocr import reread_regions
 
     found = result.fields.get("invoice_number")
-    if found is not None and found.confidence >= REREAD_BELOW_CONFIDENCE:
-        return
+    number_unsure = found is None or found.confidence < REREAD_BELOW_CONFIDENCE
     by_number = {page.text.number: page for page in read}
     changed = False
     new_pages = []
     for page in pages:
         ocr_page = by_number.get(page.number)
-        places = sorted(_number_cells(page)) if ocr_page is not None else []
+        places: list[tuple[int, int]] = []
+        if ocr_page is not None:
+            cells = _field_cells(page, result)
+            if number_unsure:
+                cells |= _number_cells(page)
+            places = sorted(cells)
         if not places:
             new_pages.append(page)
             continue
@@ -224,8 +253,18 @@ def _reread_number(result: ExtractionResult, pages: list[PageText], read: list) 
     if not changed:
         return
     fields, _, kind, _ = TextFieldExtractor(new_pages).run()
+    for name in SECOND_LOOK_FIELDS:
+        first, second = result.fields.get(name), fields.get(name)
+        if first is None or first.source is not Source.OCR or second is None:
+            continue
+        if second.value != first.value:
+            result.fields[name] = replace(first, confidence=min(first.confidence, DISAGREED))
     again = fields.get("invoice_number")
-    if again is not None and (found is None or again.confidence > found.confidence):
+    if (
+        number_unsure
+        and again is not None
+        and (found is None or again.confidence > found.confidence)
+    ):
         result.fields["invoice_number"] = again
         result.problems = [
             problem

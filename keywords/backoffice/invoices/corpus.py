@@ -17,6 +17,7 @@ import datetime as dt
 import io
 import json
 import random
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -823,7 +824,7 @@ def layout_table_heavy(c: Canvas, inv: Invoice, s: Style) -> None:
     c.text(
         300,
         50,
-        t[inv.kind].replace(" nr", "").replace(" №", "").replace(" No", ""),
+        re.sub(r"\s+(?:nr|№|No)$", "", t[inv.kind]),
         14,
         True,
         "center",

@@ -71,7 +71,7 @@ TESSERACT_CONFIG = "--oem 1 --psm 3"
 # A region read again (an invoice number Tesseract misread on the page) is scaled up by
 # this and read as one line of text.
 REREAD_SCALE = 2
-REREAD_CONFIG = "--oem 1 --psm 4"
+REREAD_CONFIG = "--oem 1 --psm 6"
 REREAD_MARGIN = 12
 
 # Pillow refuses images above twice this many pixels by itself; we check below it too.
