@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import ValidationError
-from sqlalchemy import and_, exists, literal, or_, select, update
+from sqlalchemy import and_, exists, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -729,15 +729,7 @@ def _take(session: Session, document_id: int, owner: str) -> Document | None:
 
     A robot whose lease ran out during a long OCR finds it taken over and leaves it be.
     """
-    still_ours = (Document.status == "new") & (Document.lease_owner == owner)
-    moved = session.execute(
-        update(Document)
-        .where(Document.id == document_id, still_ours)
-        .values(status="processed", lease_owner=None, lease_until=None)
-        .values(attempts=Document.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if not lease.finish(session, Document, document_id, owner=owner, status="processed"):
         log.warning("document %s was taken over by another robot", document_id)
         return None
     return session.get(Document, document_id)

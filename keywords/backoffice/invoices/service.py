@@ -37,7 +37,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -301,22 +301,7 @@ def _decide_document(
     """Decide one document in the caller's transaction; return the outcome for the report."""
     # Compare-and-set: only while the document is still new and still ours. A robot whose
     # lease ran out during a long OCR finds it taken over and leaves it to the other robot.
-    taken = session.execute(
-        update(Document)
-        .where(
-            Document.id == job.document_id,
-            Document.status == "new",
-            Document.lease_owner == owner,
-        )
-        .values(
-            status="processed",
-            lease_owner=None,
-            lease_until=None,
-            attempts=Document.attempts + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    if not lease.finish(session, Document, job.document_id, owner=owner, status="processed"):
         log.warning("document %s was taken over by another robot", job.document_id)
         return ""
     document = session.get(Document, job.document_id)

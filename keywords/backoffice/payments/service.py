@@ -449,25 +449,16 @@ def _settle_document(
     session: Session, document: tuple[int, str], status: str, parsed: _Parsed
 ) -> None:
     document_id, owner = document
-    moved = session.execute(
-        update(Document)
-        .where(
-            Document.id == document_id,
-            Document.status == "new",
-            Document.lease_owner == owner,
-        )
-        .values(
-            status="processed" if status == IMPORTED else "rejected",
-            reason_code=parsed.code,
-            reason=parsed.reason,
-            lease_owner=None,
-            lease_until=None,
-            attempts=Document.attempts + 1,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if not lease.finish(
+        session,
+        Document,
+        document_id,
+        owner=owner,
+        status="processed" if status == IMPORTED else "rejected",
+        reason_code=parsed.code,
+        reason=parsed.reason,
+        updated_at=utcnow(),
+    ):
         raise _TakenOver
 
 

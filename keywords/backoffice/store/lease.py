@@ -101,6 +101,31 @@ def renew(session: Session, record: LeaseMixin, *, owner: str, lease_seconds: fl
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def finish(
+    session: Session,
+    table: Any,
+    record_id: int,
+    *,
+    owner: str,
+    status: str,
+    from_status: str = "new",
+    **values: Any,
+) -> bool:
+    """Move a record we still hold from ``from_status`` to ``status`` and free it.
+
+    A compare-and-set in the caller's transaction: False (nothing changed) when the lease
+    ran out and another robot took the record over meanwhile, say during a long OCR.
+    """
+    moved = session.execute(
+        update(table)
+        .where(table.id == record_id, table.status == from_status, table.lease_owner == owner)
+        .values(status=status, lease_owner=None, lease_until=None, **values)
+        .values(attempts=table.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return moved.rowcount == 1  # type: ignore[attr-defined]
+
+
 def release(record: LeaseMixin) -> None:
     """Give a claimed record back (the caller commits)."""
     record.lease_owner = None
