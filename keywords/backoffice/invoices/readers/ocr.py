@@ -435,7 +435,9 @@ def read_pages(images: list[tuple[int, Image.Image]], workers: int | None = None
     if len(images) == 1:
         number, image = images[0]
         return [read_page(image, number)]
-    workers = workers or max(1, min(len(images), os.cpu_count() or 1))
+    # One thread more than cores: while a thread decodes, measures and cuts its page in
+    # Python, the cores keep running the other threads' Tesseract processes.
+    workers = workers or max(1, min(len(images), (os.cpu_count() or 1) + 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda item: read_page(item[1], item[0]), images))
 
