@@ -6,7 +6,7 @@ import importlib
 import sys
 
 #: Benchmark modules in bench/, each with ``run() -> list[str]`` (the lines to print).
-BENCHMARKS = ["intake", "ocr", "textpdf", "documents", "statements", "queue", "contracts"]
+BENCHMARKS = ["intake", "ocr", "textpdf", "documents", "statements", "review_queue", "contracts"]
 
 
 def main(names: list[str]) -> int:

@@ -7,21 +7,15 @@ Generate the corpus first: .venv/bin/python bench/corpus/generate.py
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, bench/ comes first on sys.path, and bench/queue.py would shadow the
-# standard library's queue (which the process pool imports).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 import argparse
 import datetime as dt
 import json
 import os
+import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "keywords"))
