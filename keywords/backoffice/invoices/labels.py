@@ -8,12 +8,68 @@ a tax ID), whatever the layout.
 from __future__ import annotations
 
 import re
+import re._casefix as _casefix
+from collections.abc import Iterator
 
 _FLAGS = re.IGNORECASE
 
 
-def _compile(*patterns: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns), _FLAGS)
+# Characters that IGNORECASE matches beyond plain lower-casing (long s, dotless i, Greek
+# and old Cyrillic variants, ...), as Python's regex compiler lists them; a text holding
+# one is matched the slow exact way. Basic Latin and Cyrillic letters lower-case plainly.
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzабвгдежзийклмнопрстуфхцчшщъыьэюяё")
+_EXTRA_CASE = "".join(
+    sorted({chr(c) for key, more in _casefix._EXTRA_CASES.items() for c in (key, *more)} - _PLAIN)
+)
+_NEEDS_EXACT = re.compile(f"[{re.escape(_EXTRA_CASE)}]")
+# Upper-case escapes (\W, \S, \D, \B, \A, \Z) change meaning when lower-cased.
+_UPPER_ESCAPE = re.compile(r"\\[A-Z]")
+
+
+class Label:
+    """A case-insensitive label pattern that runs on the lower-cased text.
+
+    Python's IGNORECASE folds the case of every character it tries, and alternations of
+    folded literals get no fast first-character scan: the same pattern lower-cased, on the
+    lower-cased text, finds the same matches three times faster. Texts whose lower-casing
+    changes their length (so positions would move) or that hold a character IGNORECASE
+    treats specially use the exact IGNORECASE pattern. Match positions are those of the
+    given text; matched groups are lower-cased.
+    """
+
+    __slots__ = ("_exact", "_lower", "pattern")
+
+    def __init__(self, source: str) -> None:
+        if _UPPER_ESCAPE.search(source) or _NEEDS_EXACT.search(source.lower()):
+            raise ValueError(f"label pattern cannot be lower-cased: {source}")
+        self.pattern = source
+        self._exact = re.compile(source, _FLAGS)
+        self._lower = re.compile(source.lower())
+
+    def _pick(self, text: str) -> tuple[re.Pattern[str], str]:
+        lowered = text.lower()
+        if len(lowered) == len(text) and not _NEEDS_EXACT.search(lowered):
+            return self._lower, lowered
+        return self._exact, text
+
+    def search(self, text: str) -> re.Match[str] | None:
+        """The first match in ``text``, as ``re.Pattern.search`` with IGNORECASE."""
+        pattern, subject = self._pick(text)
+        return pattern.search(subject)
+
+    def match(self, text: str) -> re.Match[str] | None:
+        """A match at the start of ``text``, as ``re.Pattern.match`` with IGNORECASE."""
+        pattern, subject = self._pick(text)
+        return pattern.match(subject)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """All matches in ``text``, as ``re.Pattern.finditer`` with IGNORECASE."""
+        pattern, subject = self._pick(text)
+        return pattern.finditer(subject)
+
+
+def _compile(*patterns: str) -> Label:
+    return Label("|".join(f"(?:{pattern})" for pattern in patterns))
 
 
 INVOICE_NUMBER = _compile(

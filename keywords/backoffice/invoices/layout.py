@@ -9,7 +9,6 @@ columns (an amount never swallows the quantity in the cell before it).
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 
 from backoffice.invoices.model import Box, Source
@@ -113,55 +112,83 @@ def _union(boxes: list[Box]) -> Box:
 
 def build_lines(chunks: list[Chunk], page: int) -> list[Line]:
     """Group chunks into lines (top to bottom) of segments (left to right)."""
-    chunks = [chunk for chunk in chunks if chunk.text.strip()]
+    return lines_of([(c.text, c.box, c.confidence) for c in chunks], page)
+
+
+def lines_of(chunks: list[tuple[str, Box, float]], page: int) -> list[Line]:
+    """``build_lines`` of (text, box, confidence) tuples: the PDF reader's hot path makes
+    no Chunk objects, and the grouping works on plain tuples and floats."""
+    chunks = [chunk for chunk in chunks if chunk[0].strip()]
     if not chunks:
         return []
-    rows: list[list[Chunk]] = []
-    row_boxes: list[Box] = []
-    for chunk in sorted(chunks, key=lambda c: (c.box[1] + c.box[3]) / 2):
+    # Sorted by vertical centre (stable, as before).
+    chunks.sort(key=lambda c: (c[1][1] + c[1][3]) / 2)
+    rows: list[list[tuple[str, Box, float]]] = []
+    tops: list[float] = []
+    bottoms: list[float] = []
+    for chunk in chunks:
+        box = chunk[1]
+        top, bottom = box[1], box[3]
         placed = False
         for index in range(len(rows) - 1, max(-1, len(rows) - 4), -1):
-            row_box = row_boxes[index]
-            overlap = min(row_box[3], chunk.box[3]) - max(row_box[1], chunk.box[1])
-            smaller = min(row_box[3] - row_box[1], chunk.box[3] - chunk.box[1]) or 1.0
+            row_top, row_bottom = tops[index], bottoms[index]
+            # min()/max() of two values, written out: same values, no call per pair.
+            overlap = (bottom if bottom < row_bottom else row_bottom) - (
+                top if top > row_top else row_top
+            )
+            row_height, height = row_bottom - row_top, bottom - top
+            smaller = (height if height < row_height else row_height) or 1.0
             if overlap / smaller >= SAME_LINE_OVERLAP:
                 rows[index].append(chunk)
-                row_boxes[index] = _union([row_box, chunk.box])
+                if top < row_top:
+                    tops[index] = top
+                if bottom > row_bottom:
+                    bottoms[index] = bottom
                 placed = True
                 break
         if not placed:
             rows.append([chunk])
-            row_boxes.append(chunk.box)
+            tops.append(top)
+            bottoms.append(bottom)
     lines = []
     for row in rows:
-        row.sort(key=lambda c: c.box[0])
-        height = statistics.median(c.box[3] - c.box[1] for c in row) or 1.0
-        segments: list[list[Chunk]] = [[row[0]]]
+        row.sort(key=lambda c: c[1][0])
+        height = _median([c[1][3] - c[1][1] for c in row]) or 1.0
+        limit = SEGMENT_GAP_HEIGHTS * height
+        groups: list[list[tuple[str, Box, float]]] = [[row[0]]]
+        right = row[0][1][2]
         for chunk in row[1:]:
-            gap = chunk.box[0] - segments[-1][-1].box[2]
-            if gap > SEGMENT_GAP_HEIGHTS * height:
-                segments.append([chunk])
+            if chunk[1][0] - right > limit:
+                groups.append([chunk])
             else:
-                segments[-1].append(chunk)
-        lines.append(
-            Line(
-                segments=[
-                    Segment(
-                        text=_join(group),
-                        box=_union([c.box for c in group]),
-                        confidence=min(c.confidence for c in group),
-                    )
-                    for group in segments
-                ],
-                page=page,
-            )
-        )
+                groups[-1].append(chunk)
+            right = chunk[1][2]
+        lines.append(Line(segments=[_segment(group) for group in groups], page=page))
     return lines
 
 
-def _join(chunks: list[Chunk]) -> str:
-    text = ""
-    for chunk in chunks:
-        piece = chunk.text.strip()
-        text = f"{text} {piece}" if text else piece
-    return " ".join(text.split())
+def _median(values: list[float]) -> float:
+    # statistics.median, without its type dispatch.
+    values.sort()
+    middle = len(values) // 2
+    if len(values) % 2:
+        return values[middle]
+    return (values[middle - 1] + values[middle]) / 2
+
+
+def _segment(group: list[tuple[str, Box, float]]) -> Segment:
+    if len(group) == 1:
+        text, box, confidence = group[0]
+        return Segment(" ".join(text.split()), box, confidence)
+    return Segment(
+        # The words of the chunks, one space between: what joining the stripped chunks
+        # and normalising the spaces gave.
+        " ".join(word for chunk in group for word in chunk[0].split()),
+        (
+            min(c[1][0] for c in group),
+            min(c[1][1] for c in group),
+            max(c[1][2] for c in group),
+            max(c[1][3] for c in group),
+        ),
+        min(c[2] for c in group),
+    )

@@ -11,13 +11,14 @@ import contextlib
 import ctypes
 import io
 import logging
+import re
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from backoffice.invoices.errors import DocumentError, PdfEncrypted, PdfTruncated, TooManyPages
-from backoffice.invoices.layout import Chunk, PageText, build_lines
+from backoffice.invoices.layout import PageText, lines_of
 from backoffice.invoices.limits import Limits
 from backoffice.invoices.model import Source
 
@@ -63,38 +64,66 @@ def is_truncated(data: bytes) -> bool:
     return b"%%EOF" not in data[-EOF_TAIL_BYTES:]
 
 
+# Characters counted as readable besides letters and digits; ``[^\W_]`` is exactly
+# ``str.isalnum`` and ``\s`` exactly ``str.isspace`` for str patterns.
+_READABLE_PUNCTUATION = ".,:;-/%()[]#№€$₽£+*'\"«»&@_=<>!?"
+_ALNUM = re.compile(r"[^\W_]")
+_GOOD = re.compile(r"[^\W_]|[" + re.escape(_READABLE_PUNCTUATION) + "]")
+_SPACE = re.compile(r"\s")
+
+
 def _readable(text: str) -> bool:
-    visible = [ch for ch in text if not ch.isspace()]
-    if len([ch for ch in visible if ch.isalnum()]) < MIN_TEXT_CHARS:
+    # Counted by the regex engine (subn), not a Python loop over every character.
+    if _ALNUM.subn("", text)[1] < MIN_TEXT_CHARS:
         return False
-    good = sum(1 for ch in visible if ch.isalnum() or ch in ".,:;-/%()[]#№€$₽£+*'\"«»&@_=<>!?")
-    return good / len(visible) >= MIN_READABLE_SHARE
+    visible = len(text) - _SPACE.subn("", text)[1]
+    return _GOOD.subn("", text)[1] / visible >= MIN_READABLE_SHARE
 
 
 def page_text(page: pdfium.PdfPage, number: int) -> PageText:
     """The text layer of one page as positioned lines (origin top-left, in points)."""
     width, height = page.get_size()
-    textpage = page.get_textpage()
+    return _text_of(page.raw, number, width, height)
+
+
+def _page_text_at(document: pdfium.PdfDocument, number: int) -> PageText:
+    """``page_text`` of page ``number`` (1-based) through the raw calls: pypdfium2's page
+    and text-page objects (finalizers, parent bookkeeping) cost as much as the text."""
+    raw = pdfium_c.FPDF_LoadPage(document.raw, number - 1)
+    if not raw:
+        raise pdfium.PdfiumError("Failed to load page.")
+    try:
+        width = pdfium_c.FPDF_GetPageWidthF(raw)
+        height = pdfium_c.FPDF_GetPageHeightF(raw)
+        return _text_of(raw, number, width, height)
+    finally:
+        pdfium_c.FPDF_ClosePage(raw)
+
+
+def _text_of(raw_page, number: int, width: float, height: float) -> PageText:
+    textpage = pdfium_c.FPDFText_LoadPage(raw_page)
+    if not textpage:
+        raise pdfium.PdfiumError("Failed to load text page.")
     try:
         chunks = []
-        raw = textpage.raw
         left, top, right, bottom = (ctypes.c_double() for _ in range(4))
         # One reused buffer and the raw calls: pypdfium2's get_text_bounded asks pdfium
         # twice (size, then text) and allocates each time, half the cost of a page's text.
         buffer = (ctypes.c_ushort * RUN_BUFFER_CHARS)()
-        for index in range(pdfium_c.FPDFText_CountRects(raw, 0, -1)):
-            pdfium_c.FPDFText_GetRect(raw, index, left, top, right, bottom)
-            count = pdfium_c.FPDFText_GetBoundedText(
-                raw, left, top, right, bottom, buffer, RUN_BUFFER_CHARS
-            )
+        get_rect = pdfium_c.FPDFText_GetRect
+        get_text = pdfium_c.FPDFText_GetBoundedText
+        string_at = ctypes.string_at
+        for index in range(pdfium_c.FPDFText_CountRects(textpage, 0, -1)):
+            get_rect(textpage, index, left, top, right, bottom)
+            count = get_text(textpage, left, top, right, bottom, buffer, RUN_BUFFER_CHARS)
             # The count includes the terminating NUL.
-            text = ctypes.string_at(buffer, max(0, count - 1) * 2).decode("utf-16-le", "replace")
+            text = string_at(buffer, max(0, count - 1) * 2).decode("utf-16-le", "replace")
             if text.strip():
                 box = (left.value, height - top.value, right.value, height - bottom.value)
-                chunks.append(Chunk(text, box))
+                chunks.append((text, box, 1.0))
     finally:
-        textpage.close()
-    return PageText(number, Source.TEXT, build_lines(chunks, number), width, height)
+        pdfium_c.FPDFText_ClosePage(textpage)
+    return PageText(number, Source.TEXT, lines_of(chunks, number), width, height)
 
 
 def _facturx_xml(data: bytes) -> tuple[str, bytes] | None:
@@ -140,11 +169,7 @@ def read_pdf(data: bytes, limits: Limits) -> PdfContent:
         pages = []
         scanned = []
         for number in range(count):
-            page = document[number]
-            try:
-                text = page_text(page, number + 1)
-            finally:
-                page.close()
+            text = _page_text_at(document, number + 1)
             pages.append(text)
             if not _readable(text.text):
                 scanned.append(number + 1)
