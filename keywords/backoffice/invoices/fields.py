@@ -77,10 +77,10 @@ CURRENCY_SYMBOLS = {
     "byn": "BYN",
     "cny": "CNY",
 }
-_CURRENCY_PATTERN = re.compile(
-    r"(?<![A-Za-zА-Яа-яё])(PLN|EUR|USD|RUB|GBP|CHF|CZK|UAH|SEK|NOK|DKK|HUF|KZT|BYN|CNY|zł|zl|"
-    r"руб|₽|€|\$|£|Kč|грн)(?![A-Za-zА-Яа-яё])",
-    re.IGNORECASE,
+# Matched lower-cased (labels.Label): the code is looked up lower-cased anyway.
+_CURRENCY_PATTERN = L.Label(
+    r"(?<![a-zа-яё])(pln|eur|usd|rub|gbp|chf|czk|uah|sek|nok|dkk|huf|kzt|byn|cny|zł|zl|"
+    r"руб|₽|€|\$|£|kč|грн)(?![a-zа-яё])"
 )
 DEFAULT_CURRENCY = {"pl": "PLN", "ru": "RUB", "de": "EUR"}
 _NUMBER_TOKEN = re.compile(
@@ -89,6 +89,8 @@ _NUMBER_TOKEN = re.compile(
 _RATE_PATTERN = re.compile(
     r"(?<![\d,.])(\d{1,2}(?:[.,]\d{1,2})?)\s?%|(?<!\w)(zw|np|oo|z\.?w\.?)(?!\w)", re.I
 )
+# The same, lower-cased, where only the rate's value is used (_rate_key lower-cases it).
+_RATE_LABEL = L.Label(_RATE_PATTERN.pattern)
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _LETTER = re.compile(r"[^\W\d_]")
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
@@ -511,7 +513,7 @@ class TextFieldExtractor:
         # 1. Summary rows printed per rate: "23%  1 000,00  230,00  1 230,00".
         rows: dict[str, TaxRate] = {}
         for line in self.doc.lines:
-            rates = list(_RATE_PATTERN.finditer(line.text))
+            rates = list(_RATE_LABEL.finditer(line.text))
             if len(rates) != 1:
                 continue
             rate_match = rates[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import re._casefix as _casefix
 from collections.abc import Iterator
+from functools import lru_cache
 
 _FLAGS = re.IGNORECASE
 
@@ -24,6 +25,16 @@ _EXTRA_CASE = "".join(
 _NEEDS_EXACT = re.compile(f"[{re.escape(_EXTRA_CASE)}]")
 # Upper-case escapes (\W, \S, \D, \B, \A, \Z) change meaning when lower-cased.
 _UPPER_ESCAPE = re.compile(r"\\[A-Z]")
+
+
+# The extractor asks a dozen labels about the same line and cell texts.
+@lru_cache(maxsize=4096)
+def _lowered(text: str) -> str | None:
+    """``text`` lower-cased, or None when the lower-cased text cannot stand in for it."""
+    lowered = text.lower()
+    if len(lowered) == len(text) and not _NEEDS_EXACT.search(lowered):
+        return lowered
+    return None
 
 
 class Label:
@@ -47,10 +58,10 @@ class Label:
         self._lower = re.compile(source.lower())
 
     def _pick(self, text: str) -> tuple[re.Pattern[str], str]:
-        lowered = text.lower()
-        if len(lowered) == len(text) and not _NEEDS_EXACT.search(lowered):
-            return self._lower, lowered
-        return self._exact, text
+        lowered = _lowered(text)
+        if lowered is None:
+            return self._exact, text
+        return self._lower, lowered
 
     def search(self, text: str) -> re.Match[str] | None:
         """The first match in ``text``, as ``re.Pattern.search`` with IGNORECASE."""
