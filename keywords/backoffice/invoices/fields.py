@@ -423,13 +423,24 @@ class TextFieldExtractor:
         tax_labelled = {abs(a.value) for a in amounts if a.tax_label and not a.gross_label}
         net_labelled = {abs(a.value) for a in amounts if a.net_label}
 
+        zero = Decimal(0)
+        # The pair depends only on the amount and its line: every amount is scored, and
+        # the same totals recur (per-rate rows, a "to pay" line, page footers).
+        known: dict[tuple[Decimal, int], tuple[float, Decimal, Decimal] | None] = {}
+
         def pair_for(gross_at: AmountAt) -> tuple[float, Decimal, Decimal] | None:
+            key = (abs(gross_at.value), id(gross_at.line))
+            if key not in known:
+                known[key] = find_pair(gross_at)
+            return known[key]
+
+        def find_pair(gross_at: AmountAt) -> tuple[float, Decimal, Decimal] | None:
             gross = abs(gross_at.value)
             same_line = {abs(a.value) for a in amounts if a.line is gross_at.line}
             pairs = []
             for net in values:
                 tax = gross - net
-                if not (Decimal(0) <= tax < net) or net == gross:
+                if not (zero <= tax < net) or net == gross:
                     continue
                 printed = tax in values or tax == 0
                 # Several rates may print only per-rate VAT ("в т.ч. НДС 20%", "НДС 10%").
