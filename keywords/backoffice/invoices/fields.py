@@ -824,16 +824,21 @@ def _header_columns(line: Line) -> list[tuple[str, Segment]] | None:
 
 def _item_from_row(row: Line, columns: list[tuple[str, Segment]]) -> LineItem | None:
     values: dict[str, str] = {}
+    edges = [(name, segment.box[0], segment.box[2]) for name, segment in columns]
     for segment in row.segments:
         center = (segment.box[0] + segment.box[2]) / 2
-        name = min(
-            columns,
-            key=lambda column: (
+        # The column under the segment's centre, else the one with the nearest edge (the
+        # first of equals, as min() picks).
+        name = ""
+        nearest = None
+        for column, left, right in edges:
+            distance = (
                 0
-                if column[1].box[0] - 2 <= center <= column[1].box[2] + 2
-                else min(abs(center - column[1].box[0]), abs(center - column[1].box[2]))
-            ),
-        )[0]
+                if left - 2 <= center <= right + 2
+                else min(abs(center - left), abs(center - right))
+            )
+            if nearest is None or distance < nearest:
+                name, nearest = column, distance
         if name not in values:
             values[name] = segment.text
         elif name == "description":
