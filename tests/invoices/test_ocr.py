@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from backoffice.invoices import corpus, extract
-from backoffice.invoices.errors import OcrUnavailable
 from backoffice.invoices.readers import ocr
 from PIL import Image
 
@@ -118,19 +117,3 @@ def test_dominant_script() -> None:
     assert ocr.dominant_script("Счёт-фактура № СФ-1 от 01.02.2026") == "Cyrillic"
     assert ocr.dominant_script("Faktura VAT nr FV/1/2026 ООО") == "Latin"
     assert ocr.dominant_script("12 345,00 OOO") is None
-
-
-def test_pages_read_at_once_match_pages_read_alone() -> None:
-    # The pool's threads take kept Tesseract instances: a page read beside others, by an
-    # instance that read another page before, gives the words it gives alone.
-    pages = [_scan_image(language, 30 + n)[0] for n, language in enumerate(("pl", "ru", "en"))]
-    alone = [ocr.read_page(image, n + 1).text.lines for n, image in enumerate(pages)]
-    together = ocr.read_pages([(n % 3 + 1, image) for n, image in enumerate(pages * 2)], workers=3)
-    assert [page.text.lines for page in together] == alone * 2
-    assert [page.languages for page in together[:3]] == ["pol+eng", "rus+eng", "pol+eng"]
-
-
-def test_a_language_tesseract_lacks_is_a_clear_reason() -> None:
-    image, _ = _scan_image("pl", 31)
-    with pytest.raises(OcrUnavailable, match="cannot load xxx"):
-        ocr._read_words(image, "xxx", ocr.TESSERACT_CONFIG, 1)

@@ -1,11 +1,8 @@
 """OCR for scans and images: orientation and skew corrected, then Tesseract word boxes.
 
-Tesseract runs single-threaded (``OMP_THREAD_LIMIT=1``): on a 2-core machine its OpenMP
-threading made one page five times slower, so parallelism belongs to the pipeline (a thread
-pool across the cores), not to OpenMP. Words are read through Tesseract's API (tesserocr)
-with the models loaded once and kept: a ``tesseract`` process per page spends a quarter of
-its time starting and loading ``pol+eng``, and the script check another process. The API
-releases the GIL while it recognises, so the pool's threads run on all cores.
+Tesseract runs one single-threaded process per page (``OMP_THREAD_LIMIT=1``): on a 2-core
+machine its OpenMP threading made one page five times slower, so parallelism belongs to the
+pipeline (a thread pool of Tesseract processes across the cores), not to OpenMP.
 """
 
 from __future__ import annotations
@@ -13,23 +10,13 @@ from __future__ import annotations
 import io
 import math
 import os
-import re
 import statistics
-import subprocess
-import threading
 import warnings
-from collections import defaultdict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pytesseract
-
-# Read when the Tesseract library loads: single-threaded in every pool thread.
-os.environ["OMP_THREAD_LIMIT"] = "1"
-import tesserocr
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from backoffice.invoices.errors import ImageTooLarge, OcrUnavailable, UnsupportedFile
@@ -197,93 +184,39 @@ def _upscaled(image: Image.Image) -> Image.Image:
     return image
 
 
+def _as_pgm(image: Image.Image) -> Image.Image:
+    # pytesseract hands Tesseract a temporary file in the image's format: uncompressed
+    # PGM is written ten times faster than PNG, and Tesseract decodes it as fast.
+    image.format = "PPM"
+    return image
+
+
 @dataclass
 class _Words:
     chunks: list[Chunk]
     mean_confidence: float
 
 
-_TESSDATA_LISTED = re.compile(r'languages in "(?P<path>[^"]+)"')
-_tessdata: list[str] = []
-
-
-def _tessdata_path() -> str:
-    """Where the installed Tesseract keeps its models (TESSDATA_PREFIX, else as it says)."""
-    if not _tessdata:
-        path = os.environ.get("TESSDATA_PREFIX", "")
-        if not path:
-            try:
-                listed = subprocess.run(
-                    ["tesseract", "--list-langs"], capture_output=True, text=True, timeout=30
-                )
-            except (OSError, subprocess.SubprocessError) as exc:
-                raise OcrUnavailable(f"Tesseract is not installed: {exc}") from exc
-            found = _TESSDATA_LISTED.search(listed.stdout + listed.stderr)
-            if not found:
-                raise OcrUnavailable("Tesseract does not say where its language models are")
-            path = found["path"]
-        _tessdata.append(path.rstrip("/") + "/")
-    return _tessdata[0]
-
-
-def _parse_config(config: str) -> tuple[int, tuple[tuple[str, str], ...]]:
-    """Page segmentation mode and ``-c`` variables of a ``tesseract`` command line."""
-    parts = config.split()
-    psm = int(parts[parts.index("--psm") + 1]) if "--psm" in parts else tesserocr.PSM.AUTO
-    variables = tuple(
-        tuple(parts[i + 1].split("=", 1)) for i, part in enumerate(parts) if part == "-c"
-    )
-    return psm, variables  # type: ignore[return-value]
-
-
-# Idle API instances by (languages, config): each holds its models loaded; one is taken per
-# read, so no two threads ever share one.
-_idle: dict[tuple[str, str], list[tesserocr.PyTessBaseAPI]] = defaultdict(list)
-_idle_lock = threading.Lock()
-
-
-@contextmanager
-def _api(languages: str, config: str) -> Iterator[tesserocr.PyTessBaseAPI]:
-    key = (languages, config)
-    with _idle_lock:
-        api = _idle[key].pop() if _idle[key] else None
-    if api is None:
-        psm, variables = _parse_config(config)
-        try:
-            api = tesserocr.PyTessBaseAPI(
-                path=_tessdata_path(), lang=languages, oem=tesserocr.OEM.LSTM_ONLY, psm=psm
-            )
-        except RuntimeError as exc:
-            raise OcrUnavailable(f"Tesseract cannot load {languages}: {exc}") from exc
-        for name, value in variables:
-            api.SetVariable(name, value)
-    try:
-        yield api
-    finally:
-        api.Clear()
-        with _idle_lock:
-            _idle[key].append(api)
-
-
 def _read_words(image: Image.Image, languages: str, config: str, number: int) -> _Words:
-    with _api(languages, config) as api:
-        api.SetImage(image)
-        if not api.Recognize(timeout=OCR_TIMEOUT_SECONDS * 1000):
-            raise OcrUnavailable(f"Tesseract failed or timed out on page {number}")
-        tsv = api.GetTSVText(0) or ""
+    try:
+        data = pytesseract.image_to_data(
+            _as_pgm(image),
+            lang=languages,
+            config=config,
+            output_type=pytesseract.Output.DICT,
+            timeout=OCR_TIMEOUT_SECONDS,
+        )
+    except (pytesseract.TesseractError, pytesseract.TesseractNotFoundError, RuntimeError) as exc:
+        raise OcrUnavailable(f"Tesseract failed on page {number}: {exc}") from exc
     chunks = []
     confidences = []
-    # Tesseract's TSV rows: level, page, block, paragraph, line, word, left, top, width,
-    # height, confidence, text; words are level 5.
-    for row in tsv.splitlines():
-        fields = row.split("\t", 11)
-        if len(fields) < 12 or fields[0] != "5":
+    for index, word in enumerate(data["text"]):
+        confidence = float(data["conf"][index])
+        if not word or not word.strip() or confidence < 0:
             continue
-        word, confidence = fields[11], float(fields[10])
-        if not word.strip() or confidence < 0:
-            continue
-        left, top, width, height = map(int, fields[6:10])
-        chunks.append(Chunk(word, (left, top, left + width, top + height), confidence / 100))
+        left, top = data["left"][index], data["top"][index]
+        box = (left, top, left + data["width"][index], top + data["height"][index])
+        chunks.append(Chunk(word, box, confidence / 100))
         confidences.append(confidence)
     mean = sum(confidences) / len(confidences) if confidences else 0.0
     return _Words(chunks, mean)
