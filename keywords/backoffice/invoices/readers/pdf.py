@@ -64,20 +64,20 @@ def is_truncated(data: bytes) -> bool:
     return b"%%EOF" not in data[-EOF_TAIL_BYTES:]
 
 
-# Characters counted as readable besides letters and digits; ``[^\W_]`` is exactly
-# ``str.isalnum`` and ``\s`` exactly ``str.isspace`` for str patterns.
+# Characters counted as readable besides letters and digits (all distinct, none alnum).
 _READABLE_PUNCTUATION = ".,:;-/%()[]#№€$₽£+*'\"«»&@_=<>!?"
-_ALNUM = re.compile(r"[^\W_]")
-_GOOD = re.compile(r"[^\W_]|[" + re.escape(_READABLE_PUNCTUATION) + "]")
-_SPACE = re.compile(r"\s")
+# Runs of anything but letters and digits: ``[^\W_]`` is exactly ``str.isalnum``.
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 def _readable(text: str) -> bool:
-    # Counted by the regex engine (subn), not a Python loop over every character.
-    if _ALNUM.subn("", text)[1] < MIN_TEXT_CHARS:
+    # Counted by C loops (regex, split, count), not a Python loop over every character.
+    alnum = len(_NOT_ALNUM.sub("", text))
+    if alnum < MIN_TEXT_CHARS:
         return False
-    visible = len(text) - _SPACE.subn("", text)[1]
-    return _GOOD.subn("", text)[1] / visible >= MIN_READABLE_SHARE
+    visible = len("".join(text.split()))
+    good = alnum + sum(text.count(ch) for ch in _READABLE_PUNCTUATION)
+    return good / visible >= MIN_READABLE_SHARE
 
 
 def page_text(page: pdfium.PdfPage, number: int) -> PageText:
