@@ -434,9 +434,13 @@ class TextFieldExtractor:
                 known[key] = find_pair(gross_at)
             return known[key]
 
+        on_line: dict[int, set[Decimal]] = {}
+        for a in amounts:
+            on_line.setdefault(id(a.line), set()).add(abs(a.value))
+
         def find_pair(gross_at: AmountAt) -> tuple[float, Decimal, Decimal] | None:
             gross = abs(gross_at.value)
-            same_line = {abs(a.value) for a in amounts if a.line is gross_at.line}
+            same_line = on_line[id(gross_at.line)]
             pairs = []
             for net in values:
                 tax = gross - net
