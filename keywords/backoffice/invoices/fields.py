@@ -713,8 +713,16 @@ class TextFieldExtractor:
 
     def _items(self) -> None:
         lines = self.doc.lines
+        # Every line is asked whether it is a header, rows after a header twice more.
+        known: dict[int, list[tuple[str, Segment]] | None] = {}
+
+        def header_columns(line: Line) -> list[tuple[str, Segment]] | None:
+            if id(line) not in known:
+                known[id(line)] = _header_columns(line)
+            return known[id(line)]
+
         for index, line in enumerate(lines):
-            columns = _header_columns(line)
+            columns = header_columns(line)
             if columns is None:
                 continue
             start = index + 1
@@ -725,9 +733,9 @@ class TextFieldExtractor:
                 start += 1
             items = []
             for row in lines[start:]:
-                if row.page != line.page and not _header_columns(row):
+                if row.page != line.page and not header_columns(row):
                     pass
-                if L.TOTALS_ROW.search(row.text.strip()) or _header_columns(row):
+                if L.TOTALS_ROW.search(row.text.strip()) or header_columns(row):
                     break
                 if not find_amounts(row.text):
                     if items and len(row.segments) == 1 and not L.SELLER.search(row.text):
