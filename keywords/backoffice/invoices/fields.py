@@ -92,8 +92,6 @@ _RATE_PATTERN = re.compile(
 # The same, lower-cased, where only the rate's value is used (_rate_key lower-cases it).
 _RATE_LABEL = L.Label(_RATE_PATTERN.pattern)
 _WORD = re.compile(r"[^\W\d_]{3,}")
-_LETTER = re.compile(r"[^\W\d_]")
-_CYRILLIC = re.compile("[\u0400-\u04ff]")
 _NAME_STOP = re.compile(
     r"\s*(?:,?\s*(?:NIP|ИНН|VAT|USt|REGON|KRS|Tax ID|ul\.|адрес)\b.*$|,\s*\d{2}-\d{3}.*$)", re.I
 )
@@ -225,30 +223,32 @@ def _invoice_number(text: str) -> list[tuple[object, int]]:
     return [(token, match.start(1))]
 
 
+# Runs of anything but letters ([^\W\d_]) and but Cyrillic: the counts are the lengths of
+# what is left after removing them (one replacement per run, not a list of every letter).
+_NOT_LETTER = re.compile(r"[\W\d_]+")
+_NOT_CYRILLIC = re.compile("[^\u0400-\u04ff]+")
+# Frequent invoice words by language. "\bword\b" is written "w(?<!\ww)ord\b" (the same
+# matches): every branch then starts with a letter and the engine skips to candidates.
+_LANGUAGE_WORDS = {
+    "pl": re.compile(r"[ąćęłńóśźż]|faktura|nabywca|sprzedawca|razem|netto|zapłaty|z(?<!\wz)ł\b"),
+    "de": re.compile(r"[äöüß]|rechnung|mwst|ust-id|gesamt|betrag|datum|u(?<!\wu)nd\b|zahlbar"),
+    "en": re.compile(
+        r"i(?<!\wi)nvoice\b|t(?<!\wt)otal\b|d(?<!\wd)ate\b|a(?<!\wa)mount\b|t(?<!\wt)he\b"
+        r"|d(?<!\wd)ue\b|b(?<!\wb)ill\b"
+    ),
+}
+
+
 def detect_language(text: str) -> str:
     """pl, ru, en or de from the script and frequent invoice words."""
-    letters = len(_LETTER.findall(text))
+    letters = len(_NOT_LETTER.sub("", text))
     if not letters:
         return "en"
-    cyrillic = len(_CYRILLIC.findall(text))
+    cyrillic = len(_NOT_CYRILLIC.sub("", text))
     if cyrillic / letters > 0.3:
         return "ru"
     lowered = text.lower()
-    scores = {
-        "pl": len(
-            re.findall(
-                r"[ąćęłńóśźż]|faktura|nabywca|sprzedawca|razem|netto|zapłaty|\bzł\b", lowered
-            )
-        ),
-        "de": len(
-            re.findall(r"[äöüß]|rechnung|mwst|ust-id|gesamt|betrag|datum|\bund\b|zahlbar", lowered)
-        ),
-        "en": len(
-            re.findall(
-                r"\binvoice\b|\btotal\b|\bdate\b|\bamount\b|\bthe\b|\bdue\b|\bbill\b", lowered
-            )
-        ),
-    }
+    scores = {language: len(words.findall(lowered)) for language, words in _LANGUAGE_WORDS.items()}
     best = max(scores, key=lambda key: scores[key])
     return best if scores[best] else "en"
 
