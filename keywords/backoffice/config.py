@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import Field, SecretStr, field_validator
@@ -445,6 +446,16 @@ class Settings(BaseSettings):
     def resolved_outbox_dir(self) -> Path:
         """The Maildir the embedded transport delivers to."""
         return self.outbox_dir or self.home / "outbox"
+
+    def invoice_zone(self) -> ZoneInfo:
+        """The time zone whose calendar dates invoices and contracts (checked)."""
+        try:
+            return ZoneInfo(self.invoice_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError(
+                f"BACKOFFICE_INVOICE_TIMEZONE {self.invoice_timezone!r} is not a time zone",
+                code="INVOICE_TIMEZONE_INVALID",
+            ) from exc
 
     @property
     def resolved_invoice_export_dir(self) -> Path:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -55,7 +54,6 @@ from backoffice.billing.numbering import NumberFormat, lock_counter, take_next
 from backoffice.billing.pdf import LABELS, render_pdf
 from backoffice.clock import utcnow
 from backoffice.config import Settings
-from backoffice.errors import ConfigurationError
 from backoffice.invoices.service import open_review
 from backoffice.outbox.compose import OutgoingAttachment
 from backoffice.outbox.service import enqueue
@@ -129,16 +127,6 @@ def number_format(settings: Settings) -> NumberFormat:
     return NumberFormat.parse(settings.invoice_number_format, settings.invoice_seq_digits)
 
 
-def _zone(settings: Settings) -> ZoneInfo:
-    try:
-        return ZoneInfo(settings.invoice_timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigurationError(
-            f"BACKOFFICE_INVOICE_TIMEZONE {settings.invoice_timezone!r} is not a time zone",
-            code="INVOICE_TIMEZONE_INVALID",
-        ) from exc
-
-
 # --- issue now -------------------------------------------------------------------------
 
 
@@ -198,7 +186,7 @@ def _number(
     request_pk: int | None,
 ) -> tuple[int, bool]:
     """Give the draft its number in the transaction that stores it; (invoice id, created)."""
-    zone = _zone(settings)
+    zone = settings.invoice_zone()
     owner = settings.resolved_worker_id
     for _try in range(_NUMBER_TRIES):
         issue_date = utcnow().astimezone(zone).date()

@@ -37,7 +37,6 @@ from decimal import Decimal
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -67,7 +66,7 @@ from backoffice.contracts.verdict import ScanVerdict
 from backoffice.errors import BusinessError, ConfigurationError
 
 # The suite's conventions for review items about a mailed document, shared with invoices.
-from backoffice.invoices.service import _mail_evidence, _reply_address, open_review
+from backoffice.invoices.service import mail_evidence, open_review, reply_address
 from backoffice.outbox.compose import InvalidOutgoingMail, OutgoingAttachment
 from backoffice.outbox.service import enqueue
 from backoffice.store import lease
@@ -203,13 +202,7 @@ def contract_request(form: dict[str, Any], settings: Settings) -> ContractReques
             "address": address,
         }
     if not data.get("issue_date"):
-        try:
-            zone = ZoneInfo(settings.invoice_timezone)
-        except (ValueError, KeyError) as exc:
-            raise ConfigurationError(
-                f"BACKOFFICE_INVOICE_TIMEZONE {settings.invoice_timezone!r} is not a time zone"
-            ) from exc
-        data["issue_date"] = utcnow().astimezone(zone).date().isoformat()
+        data["issue_date"] = utcnow().astimezone(settings.invoice_zone()).date().isoformat()
     if not data.get("contract_id"):
         canonical = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:6].upper()
@@ -646,7 +639,7 @@ def _decide(
             document.id,
             match.code,
             reason,
-            {**_mail_evidence(document, message), "contracts_named": list(match.candidates)},
+            {**mail_evidence(document, message), "contracts_named": list(match.candidates)},
         )
         return "unknown"
     contract = session.scalars(
@@ -768,7 +761,7 @@ def _ask_for_correction(
     round_ = contract.rounds + 1
     parent = "" if message.message_id_synthetic else message.message_id
     references = [contract.message_id, *(message.references or [])]
-    to = _reply_address(message) or str(contract.customer.get("email", ""))
+    to = reply_address(message) or str(contract.customer.get("email", ""))
     try:
         row = enqueue(
             store,
@@ -818,7 +811,7 @@ def _evidence(
     checked: _Checked,
 ) -> dict[str, Any]:
     return {
-        **_mail_evidence(document, message),
+        **mail_evidence(document, message),
         "contract_id": contract.contract_id,
         "customer": contract.customer,
         "rounds": contract.rounds,

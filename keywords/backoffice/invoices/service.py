@@ -410,7 +410,7 @@ def _reject(
         problem.code,
         f"{document.filename}: {problem.message}",
         {
-            **_mail_evidence(document, message),
+            **mail_evidence(document, message),
             "problems": [p.to_json() for p in result.problems],
         },
     )
@@ -436,7 +436,7 @@ def _duplicate(
         DUPLICATE_INVOICE,
         f"{document.filename}: {_reason(decision.reasons)}",
         {
-            **_mail_evidence(document, message),
+            **mail_evidence(document, message),
             "case_id": earlier_case,
             "findings": [finding_evidence(result, f) for f in decision.reasons],
         },
@@ -454,7 +454,7 @@ def _take_reading(
 ) -> None:
     """Make this document the case's latest version: fields, findings, thread."""
     set_reading(case, result, decision)
-    case.reply_to = _reply_address(message)[:500]
+    case.reply_to = reply_address(message)[:500]
     if not message.message_id_synthetic:
         case.message_id = message.message_id
         case.references = list(message.references or [])
@@ -509,7 +509,7 @@ def _remember_mail(session: Session, case: InvoiceCase, message_id: str, role: s
         session.add(InvoiceCaseMail(message_id=message_id, case_pk=case.id, role=role))
 
 
-def _reply_address(message: Message) -> str:
+def reply_address(message: Message) -> str:
     reply_to = (message.headers or {}).get("Reply-To", "")
     for _name, addr in getaddresses([reply_to]):
         if "@" in addr:
@@ -738,7 +738,7 @@ def finding_evidence(result: ExtractionResult, finding: Finding) -> dict[str, An
     return item
 
 
-def _mail_evidence(document: Document, message: Message) -> dict[str, Any]:
+def mail_evidence(document: Document, message: Message) -> dict[str, Any]:
     return {
         "document_id": document.id,
         "file": document.filename,

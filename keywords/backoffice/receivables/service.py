@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -35,7 +34,6 @@ from backoffice.billing.models import NUMBERED, IssuedInvoice
 from backoffice.billing.service import INVOICE_SUBJECT
 from backoffice.clock import utcnow
 from backoffice.config import Settings
-from backoffice.errors import ConfigurationError
 from backoffice.invoices.service import open_review
 from backoffice.outbox.compose import InvalidOutgoingMail
 from backoffice.outbox.service import enqueue
@@ -123,7 +121,7 @@ def chase_receivables(
     if import_payments is not None:
         report.imported = import_payments(store, settings)
     schedule = Schedule.from_settings(settings)
-    today = utcnow().astimezone(_zone(settings)).date()
+    today = utcnow().astimezone(settings.invoice_zone()).date()
     _close_paid(store, report)
     horizon = today + timedelta(days=max(schedule.reminder_days, default=0))
     with store.session() as session:
@@ -144,16 +142,6 @@ def chase_receivables(
         if progress is not None:
             progress(1)
     return report
-
-
-def _zone(settings: Settings) -> ZoneInfo:
-    try:
-        return ZoneInfo(settings.invoice_timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigurationError(
-            f"BACKOFFICE_INVOICE_TIMEZONE {settings.invoice_timezone!r} is not a time zone",
-            code="INVOICE_TIMEZONE_INVALID",
-        ) from exc
 
 
 def _taken(store: Store, invoice_id: int, step: Step) -> bool:
