@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from backoffice.store import Store
 from backoffice.store.models import Document, ReviewItem
 from backoffice.web import queue
 from backoffice.web.audit import history
-from backoffice.web.documents import HIGHLIGHT, MAX_SIDE, fields_of, render_page
+from backoffice.web.documents import HIGHLIGHT, MAX_SIDE, fields_of, page_count, render_page
 from backoffice.web.models import ReviewDecision
 from backoffice.web.queue import QueueError, QueueFilter, decide, list_page
 from PIL import Image
@@ -173,6 +174,29 @@ def test_page_image_highlights_the_fields_box(store: Store) -> None:
         assert plain.convert("RGB").getpixel(point) != HIGHLIGHT, point
     # The box is on page 1; page 2 has no red at that place.
     assert page_two.convert("RGB").getpixel(left_edge) != HIGHLIGHT
+
+
+def test_pages_drawn_on_many_threads_at_once_come_out_whole(store: Store) -> None:
+    # The web app draws pages on a thread pool and PDFium is not thread-safe: unserialised,
+    # this crashed the process (a segmentation fault in CI's browser test).
+    item_id, doc_id = add_document_item(store)
+    with store.session() as session:
+        fields = fields_of(session.get(ReviewItem, item_id).evidence)
+        document = session.get(Document, doc_id)
+        session.expunge(document)
+    expected = {n: render_page(store.blobs, document, n, fields) for n in (1, 2)}
+
+    def draw(index: int) -> tuple[int, bytes, int]:
+        number = index % 2 + 1
+        return (
+            number,
+            render_page(store.blobs, document, number, fields),
+            page_count(store.blobs, document),
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        drawn = list(pool.map(draw, range(64)))
+    assert all(png == expected[n] and pages == 2 for n, png, pages in drawn)
 
 
 def test_item_page_shows_evidence_and_actions_over_http(store: Store, client: TestClient) -> None:

@@ -36,6 +36,7 @@ from backoffice.contracts.signatures import (
     verify_signatures,
 )
 from backoffice.contracts.verdict import Reason
+from backoffice.pdfium_lock import serialised
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +313,7 @@ def _revisions(data: bytes) -> list[tuple[str, bytes]]:
     return [(label, revision) for revision, label in out.items()]
 
 
+@serialised
 def _compare(pdf: bytes, issued: IssuedContract) -> list[Reason]:
     """Page by page, clause by clause: the text of ``pdf`` against the issued contract."""
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -47,6 +46,7 @@ from backoffice.contracts.model import (
     qr_payload,
 )
 from backoffice.errors import ConfigurationError
+from backoffice.pdfium_lock import serialised
 
 # Own font names: other parts of the suite register "DejaVu" with other faces in one process.
 FONT = "BackofficeContractSans"
@@ -205,7 +205,7 @@ def generate(
         digest=digest,
         sha256=hashlib.sha256(pdf).hexdigest(),
         page_size=(PAGE_WIDTH, PAGE_HEIGHT),
-        pages=tuple(_read_back(pdf, pages)),
+        pages=_read_back(pdf, pages),
         boxes=tuple(boxes),
         qr_marks=QR_MARKS,
         page_label=template.labels["page"],
@@ -366,9 +366,11 @@ def _draw_signature_block(
     ]
 
 
-def _read_back(pdf: bytes, pages: list[_Page]) -> Iterable[IssuedPage]:
+@serialised
+def _read_back(pdf: bytes, pages: list[_Page]) -> tuple[IssuedPage, ...]:
     document = pdfium.PdfDocument(pdf)
     try:
+        issued = []
         for index, layout in enumerate(pages):
             textpage = document[index].get_textpage()
             segments = tuple(
@@ -379,7 +381,8 @@ def _read_back(pdf: bytes, pages: list[_Page]) -> Iterable[IssuedPage]:
                 )
                 for clause, rect in layout.segments
             )
-            yield IssuedPage(index + 1, textpage.get_text_range(), segments)
+            issued.append(IssuedPage(index + 1, textpage.get_text_range(), segments))
+        return tuple(issued)
     finally:
         document.close()
 

@@ -22,6 +22,7 @@ from backoffice.contracts.model import CONTRACT_ID_PATTERN, QR_PREFIX
 from backoffice.invoices.errors import DocumentError
 from backoffice.invoices.limits import Limits
 from backoffice.invoices.readers.ocr import load_images
+from backoffice.pdfium_lock import serialised
 
 #: Pages looked at for clues (a returned contract shows its ID on every page).
 CLUE_PAGES = 3
@@ -90,6 +91,7 @@ def candidates(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+@serialised
 def _pdf(data: bytes, limits: Limits) -> tuple[str, list[Image.Image]]:
     try:
         document = pdfium.PdfDocument(data)

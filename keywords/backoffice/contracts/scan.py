@@ -57,6 +57,7 @@ from backoffice.errors import ApplicationError
 from backoffice.invoices.errors import DocumentError
 from backoffice.invoices.limits import Limits
 from backoffice.invoices.readers.ocr import estimate_skew, load_images
+from backoffice.pdfium_lock import serialised
 
 #: PDF pages of a scan are rendered at this resolution to find the QR codes and the boxes.
 SCAN_DPI = 200
@@ -255,6 +256,7 @@ def _load(file: Path | str | bytes, limits: Limits, max_pages: int) -> list[Imag
     return images
 
 
+@serialised
 def _render_pdf(data: bytes, limits: Limits, max_pages: int) -> list[Image.Image] | Reason:
     try:
         document = pdfium.PdfDocument(data)

@@ -26,6 +26,7 @@ import pypdfium2 as pdfium
 from defusedxml import DefusedXmlException
 
 from backoffice.intake.parse import Limits
+from backoffice.pdfium_lock import serialised
 
 Kind = Literal["invoice", "signed_contract", "bank_statement", "other"]
 
@@ -234,6 +235,7 @@ def _classify_mt940(text: str) -> Classification | None:
     return None
 
 
+@serialised
 def _classify_pdf(
     data: bytes,
     max_bytes: int,
@@ -320,6 +322,7 @@ def _pdf_text(pdf: pdfium.PdfDocument, reasons: list[str]) -> str:
     return "\n".join(pieces)
 
 
+@serialised
 def _pdfium_signature_count(data: bytes) -> int:
     """Signature fields PDFium finds (it reads object streams too)."""
     try:

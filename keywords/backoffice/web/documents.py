@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy.orm import Session
 
 from backoffice.invoices.service import CASE_SUBJECT, latest_version
+from backoffice.pdfium_lock import serialised
 from backoffice.store.blobs import BlobStore
 from backoffice.store.models import Document, InvoiceCase, ReviewItem
 
@@ -170,6 +171,7 @@ def is_renderable(document: Document) -> bool:
     return document.content_type == "application/pdf" or document.content_type in IMAGE_TYPES
 
 
+@serialised
 def page_count(blobs: BlobStore, document: Document) -> int:
     """How many pages the document has (images: 1); 0 when it cannot be opened."""
     if not document.blob_path or not is_renderable(document):
@@ -215,6 +217,7 @@ def render_page(
     return buffer.getvalue()
 
 
+@serialised
 def _pdf_page(path: Any, number: int) -> tuple[Image.Image, float]:
     try:
         pdf = pdfium.PdfDocument(str(path))

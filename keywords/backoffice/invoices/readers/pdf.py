@@ -21,6 +21,7 @@ from backoffice.invoices.errors import DocumentError, PdfEncrypted, PdfTruncated
 from backoffice.invoices.layout import PageText, lines_of
 from backoffice.invoices.limits import Limits
 from backoffice.invoices.model import Source
+from backoffice.pdfium_lock import serialised
 
 # Factur-X 1.0 / ZUGFeRD 2.x / XRechnung names of the embedded XML, as the standards fix them.
 FACTURX_FILENAMES = ["factur-x.xml", "zugferd-invoice.xml", "ZUGFeRD-invoice.xml", "xrechnung.xml"]
@@ -143,6 +144,7 @@ def _facturx_xml(data: bytes) -> tuple[str, bytes] | None:
     return name, xml
 
 
+@serialised
 def read_pdf(data: bytes, limits: Limits) -> PdfContent:
     """Open a PDF within the limits and read attachments and the text layer of each page."""
     document = _open(data)
@@ -178,6 +180,7 @@ def read_pdf(data: bytes, limits: Limits) -> PdfContent:
         document.close()
 
 
+@serialised
 def render_page(data: bytes, number: int, dpi: int, max_pixels: int):
     """Render page ``number`` (1-based) as a greyscale PIL image, bounded by ``max_pixels``."""
     from backoffice.invoices.errors import ImageTooLarge
@@ -195,7 +198,10 @@ def render_page(data: bytes, number: int, dpi: int, max_pixels: int):
                 f"(limit {max_pixels:,})"
             )
         bitmap = page.render(scale=scale, grayscale=True)
-        image = bitmap.to_pil()
+        # A copy: the greyscale image would share the bitmap's memory, and freeing that
+        # bitmap later, on whichever thread drops the image, would call PDFium unlocked.
+        image = bitmap.to_pil().copy()
+        bitmap.close()
         page.close()
         return image
     finally:
