@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from backoffice.access.models import AccessGrant, ProvisioningCall
+from backoffice.billing.models import InvoiceRequest, IssuedInvoice
+from backoffice.contracts.store import Contract
+from backoffice.payments.models import BankTransactionRecord, StatementImport
+from backoffice.receivables.models import ReceivableAction
 from backoffice.store import Document, Message, OutboxMessage, ReviewItem, Store
 from backoffice.store.models import InvoiceCase, InvoiceEffect
 
@@ -20,14 +25,22 @@ class StatusRow:
 
 
 def status_rows(store: Store) -> list[StatusRow]:
-    """Count messages, documents (by kind), invoice cases and their effects, outgoing mail
-    and review items per state."""
+    """Count the records of every flow per state: mail in, documents (by kind), invoice
+    cases, contracts, issued invoices, payments, access, reminders, mail out, review."""
     rows: list[StatusRow] = []
     with store.session() as session:
         for area, column in (
             ("messages", Message.status),
             ("invoice cases", InvoiceCase.state),
             ("invoice exports and hooks", InvoiceEffect.status),
+            ("contracts", Contract.status),
+            ("invoices to issue", InvoiceRequest.status),
+            ("issued invoices", IssuedInvoice.status),
+            ("bank statements", StatementImport.status),
+            ("bank transactions", BankTransactionRecord.status),
+            ("access grants", AccessGrant.status),
+            ("provisioning calls", ProvisioningCall.status),
+            ("receivable actions", ReceivableAction.status),
             ("outbox", OutboxMessage.status),
             ("review items", ReviewItem.status),
         ):

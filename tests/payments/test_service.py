@@ -9,6 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from backoffice.config import Settings
 from backoffice.payments.models import NOT_PAYMENT
 from backoffice.payments.service import run_payments
@@ -403,5 +404,50 @@ def test_own_accounts_setting_accepts_our_second_account(
         )
         report = run_payments(store, settings)
         assert (report.statements_imported, report.statements_rejected) == (1, 0), report.reasons
+    finally:
+        store.dispose()
+
+
+def test_a_reminder_queued_before_the_payment_is_withdrawn_and_never_sent(
+    pay_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backoffice.outbox import send_due
+    from backoffice.receivables.service import chase_receivables
+    from backoffice.store import OutboxEvent, OutboxMessage
+    from sqlalchemy import select
+
+    settings = pay_settings()
+    store = open_store(settings)
+    try:
+        paid = issue(store, settings, "pays-in-time")
+        open_ = issue(store, settings, "still-open")
+        # A week before the due date both get a reminder, queued, not yet sent.
+        monkeypatch.setenv("BACKOFFICE_NOW", "2026-11-27T09:00:00+00:00")
+        assert chase_receivables(store, settings, import_payments=None).reminders == 2
+        drop(
+            settings,
+            "wyciag.xml",
+            _camt(Payment(Decimal("1230.00"), BOOKED, PAYER, CUSTOMER_IBAN, f"FV {paid.number}")),
+        )
+
+        assert run_payments(store, settings).invoices_paid == 1
+        send_due(store, settings)
+
+        with store.session() as session:
+            mails = {
+                (row.subject_ref, row.idempotency_key.split("/")[1]): row
+                for row in session.scalars(select(OutboxMessage))
+            }
+            reminder = mails[(str(paid.invoice_id), "reminder")]
+            assert reminder.status == "withdrawn" and reminder.sent_at is None
+            assert (
+                session.scalars(
+                    select(OutboxEvent.status).where(OutboxEvent.outbox_pk == reminder.id)
+                ).all()[-1]
+                == "withdrawn"
+            )
+            # The other invoice's reminder and both invoice emails went out.
+            assert mails[(str(open_.invoice_id), "reminder")].status == "sent"
+            assert {row.status for key, row in mails.items() if key[1] != "reminder"} == {"sent"}
     finally:
         store.dispose()

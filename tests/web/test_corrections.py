@@ -16,6 +16,7 @@ from backoffice.invoices.service import process_invoices
 from backoffice.store import Store, open_store
 from backoffice.store.models import (
     InvoiceCase,
+    InvoiceCaseDocument,
     InvoiceEffect,
     OutboxMessage,
     ReviewItem,
@@ -24,7 +25,7 @@ from backoffice.store.models import (
 )
 from backoffice.web.app import create_app
 from backoffice.web.models import AuditEntry
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from tests.invoices.mailing import clean_invoice, invoice_email, mail_in, pdf_of
@@ -177,6 +178,50 @@ def test_a_corrected_invoice_teaches_the_layout_and_the_next_two_pass_without_re
     )
     mail_in(store, settings, raw)
     assert process_invoices(store, settings).review == 1
+
+
+def test_a_case_sent_back_is_read_again_as_the_same_case_with_what_was_learned(
+    robot: tuple[Store, Any], web: TestClient, odd_label: None
+) -> None:
+    store, settings = robot
+    first = _odd_invoice_in_review(store, settings, 41)
+    # The supplier's next invoice came before anyone corrected the first: review too.
+    second = clean_invoice(41)
+    second.number = "ZS-0042/11/2026"
+    _mail(store, settings, second, 2)
+    assert process_invoices(store, settings).review == 1
+    with store.session() as session:
+        earlier, later = session.scalars(select(InvoiceCase).order_by(InvoiceCase.id)).all()
+    token = sign_in(web, "ola")
+    web.post(
+        f"/queue/{_item(store, earlier.id).id}/fields",
+        data={"csrf_token": token, "f_invoice_number": first.number, "then": "approve"},
+    )
+
+    item = _item(store, later.id)
+    sent = web.post(f"/queue/{item.id}/send-back", data={"csrf_token": token})
+    assert sent.headers["location"] == f"/queue/{item.id}?done=send_back"
+    assert _case(store, "").state == "sent_back"
+    report = process_invoices(store, settings)
+
+    assert (report.accepted, report.review, report.documents) == (1, 0, 1)
+    with store.session() as session:
+        case = session.get(InvoiceCase, later.id)
+        assert (case.state, case.invoice_number) == ("exported", second.number)
+        assert case.fields["fields"]["invoice_number"]["source"] == "learned"
+        assert session.scalar(select(func.count(InvoiceCase.id))) == 2
+        # Still its one document, now with the outcome of the second reading.
+        version = session.scalars(
+            select(InvoiceCaseDocument).where(InvoiceCaseDocument.case_pk == case.id)
+        ).one()
+        assert (version.version, version.outcome) == (1, "accepted")
+        audit = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.subject_ref == str(later.id))
+        ).all()
+        assert "invoice_case.send_back" in audit
+    # The item is closed: a second send-back is refused and changes nothing.
+    again = web.post(f"/queue/{item.id}/send-back", data={"csrf_token": token})
+    assert "error=ALREADY_DECIDED" in again.headers["location"]
 
 
 def test_a_changed_iban_approved_by_staff_becomes_a_known_account(

@@ -86,6 +86,8 @@ ACCEPTED_STATE = "accepted"
 EXPORTED = "exported"
 WAITING = "waiting"
 REVIEW = "review"
+#: Staff sent the case back: its latest document waits to be read and decided again.
+SENT_BACK = "sent_back"
 # Effect states.
 PENDING = "pending"
 RUNNING = "running"
@@ -313,8 +315,13 @@ def _decide_document(
     seller = _text(result, "seller_tax_id")
     number = _text(result, "invoice_number")
     key = case_key_for(seller, number)
-    case = _waiting_case_in_thread(session, message, number) or _waiting_case_by_key(session, key)
-    matched = case is not None
+    resent = _sent_back_case(session, document)
+    case = (
+        resent
+        or _waiting_case_in_thread(session, message, number)
+        or _waiting_case_by_key(session, key)
+    )
+    matched = case is not None and resent is None
     context, by_reference = _rule_context(session, settings, seller, document.sha256, case)
     findings = run_rules(result, context)
     decision = decide(result, findings, settings.invoice_confidence_threshold)
@@ -481,6 +488,14 @@ def set_reading(case: InvoiceCase, result: ExtractionResult, decision: Decision)
 def _link(
     session: Session, case_id: int, document: Document, outcome: str, reasons: Iterable[Finding]
 ) -> None:
+    codes = [f.code for f in reasons]
+    # A document sent back by staff is decided again: its version gets the new outcome.
+    again = session.scalar(
+        select(InvoiceCaseDocument).where(InvoiceCaseDocument.document_pk == document.id)
+    )
+    if again is not None:
+        again.outcome, again.finding_codes = outcome, codes
+        return
     version = session.scalar(
         select(func.coalesce(func.max(InvoiceCaseDocument.version), 0)).where(
             InvoiceCaseDocument.case_pk == case_id
@@ -492,7 +507,7 @@ def _link(
             document_pk=document.id,
             version=int(version or 0) + 1,
             outcome=outcome,
-            finding_codes=[f.code for f in reasons],
+            finding_codes=codes,
         )
     )
 
@@ -538,6 +553,32 @@ def _waiting_case_in_thread(
         if cases:
             return cases[0]
     return None
+
+
+def send_back(session: Session, case: InvoiceCase) -> Document | None:
+    """Staff send a case in review back to the robot: its latest document is read and
+    decided again from the start (with what corrections taught since), as the same case.
+    Returns that document, or None when the case is not in review or has no document."""
+    version = latest_version(session, case)
+    if case.state != REVIEW or version is None:
+        return None
+    document = session.get(Document, version.document_pk, with_for_update=True)
+    if document is None:
+        return None
+    case.state = SENT_BACK
+    document.status = "new"
+    document.attempts = 0
+    document.lease_owner = None
+    document.lease_until = None
+    return document
+
+
+def _sent_back_case(session: Session, document: Document) -> InvoiceCase | None:
+    return session.scalar(
+        select(InvoiceCase)
+        .join(InvoiceCaseDocument, InvoiceCaseDocument.case_pk == InvoiceCase.id)
+        .where(InvoiceCaseDocument.document_pk == document.id, InvoiceCase.state == SENT_BACK)
+    )
 
 
 def _waiting_case_by_key(session: Session, key: str) -> InvoiceCase | None:

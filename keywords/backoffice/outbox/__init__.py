@@ -23,6 +23,7 @@ from backoffice.outbox.service import (
     mark_sent,
     resend,
     send_due,
+    withdraw,
 )
 from backoffice.outbox.transports import (
     JournalUnavailableError,
@@ -62,4 +63,5 @@ __all__ = [
     "mark_sent",
     "resend",
     "send_due",
+    "withdraw",
 ]

@@ -62,6 +62,8 @@ RETRY = "retry"
 SENT = "sent"
 FAILED = "failed"
 IN_DOUBT = "in_doubt"
+#: Taken back before it was sent: what it said no longer holds (a reminder for a paid invoice).
+WITHDRAWN = "withdrawn"
 
 REVIEW_SUBJECT = "outbox"
 OUTBOX_IN_DOUBT = "OUTBOX_IN_DOUBT"
@@ -769,6 +771,40 @@ def _recover(
                     )
             log.warning("outbox %s recovered: %s", outbox_id, outcome.detail)
             notify(outcome)
+
+
+def withdraw(
+    session: Session,
+    *,
+    subject_type: str,
+    subject_refs: Sequence[str],
+    key_prefix: str,
+    why: str,
+    worker: str = "",
+) -> int:
+    """Take back the mails about these subjects whose key starts with ``key_prefix`` and
+    that no robot has started sending; return how many. In the caller's transaction.
+
+    A mail already being handed to the server (or sent) stays as it is: the rows are
+    locked and checked, so a sender that claimed one first wins and it goes out once.
+    """
+    if not subject_refs:
+        return 0
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.subject_type == subject_type,
+            OutboxMessage.subject_ref.in_(list(subject_refs)),
+            OutboxMessage.idempotency_key.startswith(key_prefix, autoescape=True),
+            OutboxMessage.status.in_((QUEUED, RETRY)),
+        )
+        .with_for_update()
+    ).all()
+    for row in rows:
+        row.status = WITHDRAWN
+        lease.release(row)
+        _event(session, row, WITHDRAWN, why, worker)
+    return len(rows)
 
 
 # --- staff actions ---------------------------------------------------------------------

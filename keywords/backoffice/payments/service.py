@@ -69,6 +69,7 @@ from backoffice.payments.models import (
     StatementImport,
 )
 from backoffice.payments.statements import MAX_STATEMENT_BYTES, parse_statement
+from backoffice.receivables.records import withdraw_reminders
 from backoffice.store import lease
 from backoffice.store.db import Store
 from backoffice.store.models import Document, Message
@@ -675,6 +676,8 @@ def _match_batch(
         rows = [row for row in changed.values() if tuple(sorted(row)) == columns]
         session.execute(update(IssuedInvoice), rows)
     session.execute(update(BankTransactionRecord), settled)
+    # A reminder queued before the money came must not go out after it.
+    withdraw_reminders(session, [i for i, row in changed.items() if "paid_at" in row])
     return len(mine)
 
 

@@ -1,8 +1,10 @@
-"""Shared by receivables and access: the issued invoice's email thread (so later mail about
-it is a reply in it) and inserting a record once under its unique key."""
+"""Shared by receivables, access and payments: the issued invoice's email thread (so later
+mail about it is a reply in it), inserting a record once under its unique key, and taking
+back the reminders of an invoice that got paid."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backoffice.billing.models import IssuedInvoice
+from backoffice.billing.service import INVOICE_SUBJECT
+from backoffice.outbox.service import withdraw
 from backoffice.store.models import OutboxMessage
+
+#: How the outbox keys of payment reminders start (``service._outbox_key``).
+REMINDER_KEY_PREFIX = "receivables/reminder/"
 
 
 @dataclass(frozen=True)
@@ -60,3 +67,16 @@ def insert_once(session: Session, model: Any, values: dict[str, Any]) -> int | N
             return session.scalar(insert(model).values(**values).returning(model.id))
     except IntegrityError:  # pragma: no cover
         return None
+
+
+def withdraw_reminders(session: Session, invoice_ids: Iterable[int], *, worker: str = "") -> int:
+    """Take back the reminders queued for these invoices and not yet being sent: they were
+    paid in full meanwhile. In the caller's transaction, the one that records the payment."""
+    return withdraw(
+        session,
+        subject_type=INVOICE_SUBJECT,
+        subject_refs=[str(invoice_id) for invoice_id in invoice_ids],
+        key_prefix=REMINDER_KEY_PREFIX,
+        why="the invoice was paid in full before the reminder went out",
+        worker=worker,
+    )

@@ -53,7 +53,7 @@ from backoffice.receivables.models import (
     TASK,
     ReceivableAction,
 )
-from backoffice.receivables.records import insert_once, invoice_thread
+from backoffice.receivables.records import REMINDER_KEY_PREFIX, insert_once, invoice_thread
 from backoffice.receivables.schedule import Schedule, Step, steps_due
 from backoffice.store.db import Store
 from backoffice.store.models import ReviewItem
@@ -218,7 +218,7 @@ def _lock_invoice(session: Session, store: Store, invoice_id: int) -> IssuedInvo
 
 def _outbox_key(invoice_id: int, step: Step) -> str:
     if step.kind == REMINDER:
-        return f"receivables/reminder/{invoice_id}/{step.on.isoformat()}"
+        return f"{REMINDER_KEY_PREFIX}{invoice_id}/{step.on.isoformat()}"
     return f"receivables/{step.kind}/{invoice_id}"
 
 

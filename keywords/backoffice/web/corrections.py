@@ -47,8 +47,9 @@ from backoffice.invoices.rules import FIXABLE, REQUIRED_FIELDS, Finding
 from backoffice.outbox.compose import InvalidOutgoingMail
 from backoffice.store import Store
 from backoffice.store.models import Document, InvoiceCase, ReviewItem
-from backoffice.web.audit import record_on_item
-from backoffice.web.queue import QueueError, decide
+from backoffice.web.audit import record, record_on_item
+from backoffice.web.models import ReviewDecision
+from backoffice.web.queue import QueueError, decide, on_outcome
 
 CASE_SUBJECT = service.CASE_SUBJECT
 #: Reason code of a case a person sent back to its sender.
@@ -97,6 +98,35 @@ def case_of(session: Session, item: ReviewItem, *, lock: bool = False) -> Invoic
     if item.subject_type != CASE_SUBJECT or not item.subject_ref.isdigit():
         return None
     return session.get(InvoiceCase, int(item.subject_ref), with_for_update=lock)
+
+
+@on_outcome(CASE_SUBJECT)
+def _case_back_to_robot(
+    session: Session, item: ReviewItem, decision: ReviewDecision, actor: str
+) -> None:
+    """Sending a case back makes the robot read its latest document again, as that case."""
+    if decision.outcome != "send_back":
+        return
+    case = case_of(session, item, lock=True)
+    if case is None:
+        return
+    before = case.state
+    document = service.send_back(session, case)
+    if document is None:
+        raise QueueError(
+            f"invoice case {case.id} is {case.state}, not in review: it cannot be sent back",
+            code="NOT_IN_REVIEW",
+        )
+    record(
+        session,
+        actor=actor,
+        action="invoice_case.send_back",
+        subject_type=CASE_SUBJECT,
+        subject_ref=str(case.id),
+        before={"state": before},
+        after={"state": case.state, "document": document.id},
+        detail=f"review item {item.id}",
+    )
 
 
 def document_of(session: Session, case: InvoiceCase) -> Document | None:
