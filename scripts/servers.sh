@@ -482,6 +482,9 @@ BEGIN
   END IF;
 END
 \$\$;
+-- DROP DATABASE ... WITH (FORCE) of a test database also ends the autovacuum worker that
+-- may be on it; that process has no role, and only pg_signal_backend may signal it.
+GRANT pg_signal_backend TO $PG_ROLE;
 SQL
 }
 

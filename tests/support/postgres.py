@@ -30,14 +30,8 @@ def create_database(admin_url: str) -> str:
 def drop_database(admin_url: str, name: str) -> None:
     """Drop ``name``, first ending any connection a test left open."""
     with psycopg.connect(libpq_url(admin_url), autocommit=True, connect_timeout=10) as conn:
-        conn.execute(
-            # Only our role's sessions: an autovacuum worker on the new database belongs to
-            # the superuser, and terminating it is refused (InsufficientPrivilege); DROP
-            # DATABASE stops autovacuum itself.
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid() AND usename = current_user",
-            (name,),
-        )
+        # FORCE ends the sessions a test left open and an autovacuum worker on it (the
+        # role is a member of pg_signal_backend: scripts/servers.sh).
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
