@@ -25,6 +25,7 @@ from typing import Any
 from backoffice.errors import ApplicationError
 from backoffice.intake.classify import Classification, classify
 from backoffice.intake.parse import Limits, ParsedMessage, Problem, dedupe_key, parse_message
+from backoffice.outbox.bounces import Bounce, detect_bounce
 
 #: Most worker processes used for reading; more rarely help, the store is serial.
 MAX_READERS = 4
@@ -65,6 +66,8 @@ class ReadMail:
     refusal: Problem | None
     #: One classification per attachment, None where the bytes were not kept.
     verdicts: list[Classification | None]
+    #: The delivery report this message is (its attachments are not documents), else None.
+    bounce: Bounce | None = None
 
 
 def read_mail(raw: bytes, rules: ReadRules, *, truncated_size: int | None = None) -> ReadMail:
@@ -82,8 +85,22 @@ def read_mail(raw: bytes, rules: ReadRules, *, truncated_size: int | None = None
             f"{rules.max_message_bytes:,}; only its header was stored",
         )
     refusal = parsed.fatal or sender_refusal(parsed.sender, rules)
+    bounce = None
+    # A bounce answers our own mail: the allow list (meant for documents) does not apply.
+    if parsed.fatal is None and (refusal is None or refusal.code == "SENDER_NOT_ALLOWED"):
+        headers = parsed.headers
+        bounce = detect_bounce(
+            raw,
+            content_type=headers.get("Content-Type", ""),
+            sender=parsed.sender,
+            subject=parsed.subject,
+            return_path=headers.get("Return-Path", ""),
+            reference_ids=[parsed.in_reply_to, *parsed.references],
+        )
+        if bounce is not None:
+            refusal = None
     verdicts: list[Classification | None] = []
-    if refusal is None:
+    if refusal is None and bounce is None:
         verdicts = [
             None
             if attachment.data is None
@@ -96,7 +113,7 @@ def read_mail(raw: bytes, rules: ReadRules, *, truncated_size: int | None = None
             )
             for attachment in parsed.attachments
         ]
-    return ReadMail(parsed, dedupe_key(parsed), refusal, verdicts)
+    return ReadMail(parsed, dedupe_key(parsed), refusal, verdicts, bounce)
 
 
 def read_batch(mails: Sequence[tuple[bytes, int | None]], rules: ReadRules) -> list[ReadMail]:

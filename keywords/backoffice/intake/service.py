@@ -43,6 +43,7 @@ from backoffice.intake.parse import Problem
 from backoffice.intake.parse import thread_id as thread_of
 from backoffice.intake.read import Readers, ReadMail, ReadRules
 from backoffice.intake.sources import IncomingMail, MailSource, open_source
+from backoffice.outbox.bounces import BOUNCE, Bounce, record_bounce
 from backoffice.store import Document, Message, ReviewItem, Store
 from backoffice.store.blobs import BlobBatch
 from backoffice.store.lease import acquire_named, release_named, renew_named
@@ -62,6 +63,8 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
     IGNORED = "ignored"
+    #: A delivery report (DSN) about our own mail: stored, no documents, outbox told.
+    BOUNCE = "bounce"
 
 
 @dataclass
@@ -74,6 +77,7 @@ class IntakeReport:
     duplicates: int = 0
     rejected: int = 0
     ignored: int = 0
+    bounces: int = 0
     with_problems: int = 0
     documents: int = 0
     documents_rejected: int = 0
@@ -93,6 +97,8 @@ class IntakeReport:
                 self.rejected += 1
             case Outcome.IGNORED:
                 self.ignored += 1
+            case Outcome.BOUNCE:
+                self.bounces += 1
         if message is None or outcome is Outcome.DUPLICATE:
             return
         if message.reason:
@@ -115,7 +121,8 @@ class IntakeReport:
         return (
             f"{self.seen} messages from {self.source}: {self.stored} stored, "
             f"{self.duplicates} already stored, {self.rejected} rejected, "
-            f"{self.ignored} ignored, {self.with_problems} with problems; "
+            f"{self.ignored} ignored, {self.bounces} bounces, "
+            f"{self.with_problems} with problems; "
             f"{self.documents} documents "
             f"({self.documents_rejected} rejected)"
         )
@@ -126,7 +133,7 @@ Item = tuple[IncomingMail, ReadMail]
 
 
 def store_batch(
-    store: Store, batch: list[Item], *, source: str
+    store: Store, batch: list[Item], *, source: str, worker: str = ""
 ) -> list[tuple[Outcome, StoredMessage | None]]:
     """Store a batch of read messages once each; one outcome per message, in order.
 
@@ -151,25 +158,27 @@ def store_batch(
         rows = [_rows(batch[index], _write_blobs(blobs, batch[index]), source) for index in fresh]
     try:
         with store.session() as session:
-            stored = _insert(session, rows)
+            stored = _insert(session, rows, worker)
     except IntegrityError:
         log.info("a message of this batch was stored meanwhile; storing one at a time")
         for index, one in zip(fresh, rows, strict=True):
-            outcomes[index] = _store_one(store, one)
+            outcomes[index] = _store_one(store, one, worker)
         return outcomes
     for index, message in zip(fresh, stored, strict=True):
         outcomes[index] = (Outcome(message.status), message)
     return outcomes
 
 
-def _store_one(store: Store, rows: _MessageRows) -> tuple[Outcome, StoredMessage | None]:
+def _store_one(
+    store: Store, rows: _MessageRows, worker: str
+) -> tuple[Outcome, StoredMessage | None]:
     """One message in its own transaction (the fallback of a batch that met a duplicate)."""
     key = rows.message["dedupe_key"]
     try:
         with store.session() as session:
             if session.scalar(select(Message.id).where(Message.dedupe_key == key)):
                 return Outcome.DUPLICATE, None
-            (stored,) = _insert(session, [rows])
+            (stored,) = _insert(session, [rows], worker)
     except IntegrityError:
         # Another robot stored the same message between our check and our commit.
         with store.session() as session:
@@ -217,12 +226,13 @@ class _MessageRows:
 
     message: dict[str, Any]
     documents: list[dict[str, Any]]
+    bounce: Bounce | None = None
 
 
 def _write_blobs(blobs: BlobBatch, item: Item) -> _BlobRefs:
     mail, read = item
     raw = blobs.put(mail.raw)
-    if read.refusal is not None:
+    if read.refusal is not None or read.bounce is not None:
         return _BlobRefs(raw, [])
     return _BlobRefs(
         raw, [None if a.data is None else blobs.put(a.data) for a in read.parsed.attachments]
@@ -239,6 +249,10 @@ def _rows(item: Item, files: _BlobRefs, source: str) -> _MessageRows:
         ignored = read.refusal.code.startswith("SENDER_")
         status = (Outcome.IGNORED if ignored else Outcome.REJECTED).value
         reason_code, reason = read.refusal.code, read.refusal.message
+    elif read.bounce is not None:
+        # Like a refused message, a bounce keeps its raw .eml and gets no documents: it
+        # often carries our own invoice back, which no robot may read as a supplier's.
+        status, reason_code, reason = Outcome.BOUNCE.value, BOUNCE, read.bounce.summary()
     message = {
         "dedupe_key": read.key,
         "message_id": parsed.message_id[:998],
@@ -263,8 +277,9 @@ def _rows(item: Item, files: _BlobRefs, source: str) -> _MessageRows:
         "problems": [{"code": p.code, "message": p.message} for p in parsed.problems],
         "received_at": utcnow(),
     }
-    documents = [] if read.refusal is not None else _document_rows(read, files)
-    return _MessageRows(message, documents)
+    no_documents = read.refusal is not None or read.bounce is not None
+    documents = [] if no_documents else _document_rows(read, files)
+    return _MessageRows(message, documents, read.bounce)
 
 
 def _document_rows(read: ReadMail, files: _BlobRefs) -> list[dict[str, Any]]:
@@ -309,8 +324,9 @@ def _document_rows(read: ReadMail, files: _BlobRefs) -> list[dict[str, Any]]:
     return rows
 
 
-def _insert(session: Session, batch: list[_MessageRows]) -> list[StoredMessage]:
-    """Insert messages, documents and review items in bulk (a few statements per batch)."""
+def _insert(session: Session, batch: list[_MessageRows], worker: str = "") -> list[StoredMessage]:
+    """Insert messages, documents and review items in bulk (a few statements per batch);
+    a bounce's effects on the outbox are recorded in the same transaction."""
     message_ids = session.scalars(
         insert(Message).returning(Message.id, sort_by_parameter_order=True),
         [rows.message for rows in batch],
@@ -348,6 +364,15 @@ def _insert(session: Session, batch: list[_MessageRows]) -> list[StoredMessage]:
             )
         )
         review_rows += _review_rows(message_id, rows, documents)
+        if rows.bounce is not None:
+            evidence = {
+                "sender": message["sender"],
+                "subject": message["subject"],
+                "raw": message["raw_path"],
+            }
+            record_bounce(
+                session, rows.bounce, message_pk=message_id, evidence=evidence, worker=worker
+            )
     if review_rows:
         session.execute(insert(ReviewItem), review_rows)
     return stored
@@ -429,10 +454,11 @@ def _store_and_mark(
     reading: Callable[[], list[ReadMail]],
     report: IntakeReport,
     progress: Callable[[int], None] | None,
+    worker: str = "",
 ) -> None:
     """Store one batch, then (only then) mark it done at the source."""
     items = list(zip(batch, reading(), strict=True))
-    for outcome, message in store_batch(store, items, source=source.name):
+    for outcome, message in store_batch(store, items, source=source.name, worker=worker):
         report.add(outcome, message)
     source.mark_done([mail.ref for mail in batch])
     if progress:
@@ -481,10 +507,10 @@ def run_intake(
             taken += len(batch)
             reading = readers.submit([(mail.raw, mail.truncated_size) for mail in batch])
             if ahead is not None:
-                _store_and_mark(store, source, *ahead, report, progress)
+                _store_and_mark(store, source, *ahead, report, progress, owner)
             ahead = (batch, reading)
         if ahead is not None:
-            _store_and_mark(store, source, *ahead, report, progress)
+            _store_and_mark(store, source, *ahead, report, progress, owner)
     finally:
         readers.close()
         release_named(store.session, lease, owner=owner)

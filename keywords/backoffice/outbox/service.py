@@ -2,7 +2,8 @@
 
 Every outgoing mail is first a committed ``OutboxMessage`` row. ``send_due`` moves rows
 ``queued``/``retry`` → ``sending`` (committed *before* the server is contacted) → ``sent``,
-``retry``, ``failed`` or ``in_doubt``. A row found in ``sending`` with an expired lease
+``retry``, ``failed`` or ``in_doubt``; a sent mail whose bounce comes back is ``bounced``
+(see ``bounces``). A row found in ``sending`` with an expired lease
 means a robot died while handing it over; it is only sent again when the transport can
 prove it did not go out. At most once is the rule; staff settle the rest.
 """
@@ -64,6 +65,8 @@ FAILED = "failed"
 IN_DOUBT = "in_doubt"
 #: Taken back before it was sent: what it said no longer holds (a reminder for a paid invoice).
 WITHDRAWN = "withdrawn"
+#: Sent, then reported undeliverable for good by a bounce (DSN) read back by intake.
+BOUNCED = "bounced"
 
 REVIEW_SUBJECT = "outbox"
 OUTBOX_IN_DOUBT = "OUTBOX_IN_DOUBT"
