@@ -726,7 +726,8 @@ class CustomerForm:
         if found is None:
             return self._message(request, language, "NOT_FOUND", 404)
         email, status = found
-        state = "sent" if status == "sent" else "failed" if status == "failed" else "queued"
+        failed = status in ("failed", "bounced")
+        state = "sent" if status == "sent" else "failed" if failed else "queued"
         return self._render(
             request,
             "done.html",
