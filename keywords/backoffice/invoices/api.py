@@ -313,6 +313,7 @@ def _fill_from_xml(result: ExtractionResult, invoice: XmlInvoice, text: str | No
         confidence = XML_INVALID_CHECKSUM_CONFIDENCE if name in invoice.invalid else XML_CONFIDENCE
         result.fields[name] = FieldValue(value, confidence, Source.XML)  # type: ignore[arg-type]
     result.lines = invoice.lines
+    result.problems.extend(invoice.problems)
     if invoice.syntax == "ksef":
         result.language = "pl"
     else:

@@ -2,13 +2,20 @@
 
 XML comes from senders we do not trust, so it is parsed with defusedxml only: DTDs with
 entities (billion laughs) and external references (XXE) are refused with XML_UNSAFE.
-Elements are matched by local name, so namespace versions (FA(2) vs FA(3), CII D16B vs D22B)
-need no separate code.
+Elements are matched by local name, so namespace versions and prefixes (FA(2) vs FA(3), CII
+D16B vs D22B, ``ubl:``/``ns0:``/default namespaces) need no separate code.
+
+Checked against public examples written by others (Peppol BIS 3, CEN EN 16931, XRechnung test
+suite, FeRD ZUGFeRD samples, KSeF FA(2)/FA(3)): a document may carry several tax registrations,
+payment means and payment terms, the VAT total a second time in the VAT accounting currency, a
+prepaid amount and a rounding amount, and KSeF per-rate fields filled with zeros; each is read
+for what it means, not taken first-come.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +26,13 @@ from defusedxml import DefusedXmlException
 
 from backoffice.invoices.errors import XmlInvalid, XmlUnsafe
 from backoffice.invoices.ids import classify_tax_id, iban_is_valid, normalise_tax_id
-from backoffice.invoices.model import Kind, LineItem, TaxRate
+from backoffice.invoices.model import Kind, LineItem, Problem, TaxRate
+
+# Problem code of a structured field whose text is not what its element holds (an amount that
+# is not a number, a date that is not a date): the field is left out and staff see why.
+XML_VALUE_INVALID = "XML_VALUE_INVALID"
+# How much of a bad value a problem message quotes (the rest is the sender's, not ours to echo).
+QUOTE_LIMIT = 40
 
 # Confidence of a value read from a structured field: exact unless its checksum fails.
 XML_CONFIDENCE = 1.0
@@ -28,9 +41,16 @@ XML_INVALID_CHECKSUM_CONFIDENCE = 0.9
 CII_ROOT = "CrossIndustryInvoice"
 UBL_ROOTS = ("Invoice", "CreditNote")
 KSEF_ROOT = "Faktura"
-CII_CREDIT_NOTE_CODES = ("381", "396", "532")
-UBL_CREDIT_NOTE_CODES = ("381", "396")
+# UNTDID 1001 document types EN 16931 counts as credit notes (BT-3); every other code is an
+# invoice (380, 384 corrected invoice, 389 self-billed invoice, 386 prepayment invoice, ...).
+CREDIT_NOTE_TYPE_CODES = frozenset(
+    ("81", "83", "261", "262", "296", "308", "381", "396", "420", "458", "532")
+)
 KSEF_CORRECTION_KINDS = ("KOR", "KOR_ZAL", "KOR_ROZ")
+# Scheme of a VAT registration: CII schemeID "VA" (BT-31/BT-48), UBL TaxScheme ID "VAT".
+CII_VAT_SCHEME = "VA"
+UBL_VAT_SCHEME = "VAT"
+KSEF_PAID = "1"
 
 # KSeF per-rate fields: (net element, VAT element, rate as printed).
 KSEF_RATES = (
@@ -39,6 +59,7 @@ KSEF_RATES = (
     ("P_13_3", "P_14_3", "5"),
     ("P_13_4", "P_14_4", "4"),
     ("P_13_5", "P_14_5", "oss"),
+    ("P_13_6", None, "0"),
     ("P_13_6_1", None, "0"),
     ("P_13_6_2", None, "0 WDT"),
     ("P_13_6_3", None, "0 EX"),
@@ -59,6 +80,35 @@ class XmlInvoice:
     values: dict[str, object] = field(default_factory=dict)
     lines: list[LineItem] = field(default_factory=list)
     invalid: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def money(self, name: str, node: ET.Element | None, path: str | None = None) -> Decimal | None:
+        """Amount field ``name`` at ``path`` under ``node`` (or ``node`` itself).
+
+        A text that is no amount becomes a problem and the field is left out.
+        """
+        raw = text(node, path) if path else own_text(node)
+        return self._checked(name, raw, decimal_of, "an amount")
+
+    def date(self, name: str, raw: str | None) -> dt.date | None:
+        """Date field ``name``; a text that is no date becomes a problem."""
+        return self._checked(name, raw, iso_date, "a date")
+
+    def _checked(self, name, raw, parse, what):  # type: ignore[no-untyped-def]
+        if raw is None:
+            return None
+        value = parse(raw)
+        if value is None:
+            quoted = raw[:QUOTE_LIMIT] + ("..." if len(raw) > QUOTE_LIMIT else "")
+            self.problems.append(
+                Problem(
+                    XML_VALUE_INVALID,
+                    f"the XML gives {quoted!r} for {name}, which is not {what}; "
+                    "the field was left out",
+                    name,
+                )
+            )
+        return value
 
 
 def parse_xml_bytes(data: bytes) -> ET.Element:
@@ -105,32 +155,63 @@ def find_all(node: ET.Element | None, path: str) -> list[ET.Element]:
 
 def text(node: ET.Element | None, path: str) -> str | None:
     """Stripped text of the element at ``path`` or None."""
-    found = find(node, path)
-    if found is None or found.text is None or not found.text.strip():
+    return own_text(find(node, path))
+
+
+def own_text(node: ET.Element | None) -> str | None:
+    """Stripped text of ``node`` itself, or None when it has none."""
+    if node is None or node.text is None or not node.text.strip():
         return None
-    return found.text.strip()
+    return node.text.strip()
 
 
 def amount(node: ET.Element | None, path: str) -> Decimal | None:
     """Decimal value of the element at ``path`` (XML uses "." and no grouping)."""
-    raw = text(node, path)
+    return decimal_of(text(node, path))
+
+
+def decimal_of(raw: str | None) -> Decimal | None:
+    """A finite Decimal from XML text, or None (NaN, Infinity and garbage are not amounts)."""
     if raw is None:
         return None
     try:
-        return Decimal(raw)
+        value = Decimal(raw)
     except InvalidOperation:
         return None
+    return value if value.is_finite() else None
+
+
+_DATE_102 = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_DATE_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 
 
 def iso_date(raw: str | None) -> dt.date | None:
-    """A date in CII format 102 (YYYYMMDD) or ISO (YYYY-MM-DD)."""
+    """A date in CII format 102 (YYYYMMDD) or ISO (YYYY-MM-DD, maybe with a time or zone after)."""
     if raw is None:
         return None
-    digits = raw.replace("-", "")[:8]
+    raw = raw.strip()
+    match = _DATE_ISO.match(raw) or _DATE_102.fullmatch(raw[:8])
+    if match is None:
+        return None
     try:
-        return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+        return dt.date(*(int(part) for part in match.groups()))
     except ValueError:
         return None
+
+
+def first_text(nodes: list[ET.Element], path: str) -> str | None:
+    """Text at ``path`` under the first of ``nodes`` that has one."""
+    return next((found for node in nodes if (found := text(node, path))), None)
+
+
+def with_currency(elements: list[ET.Element], currency: str | None) -> ET.Element | None:
+    """The amount element stated in ``currency`` (BT-110 vs BT-111), else one without a currency."""
+    if not elements:
+        return None
+    for element in elements:
+        if currency and element.get("currencyID") == currency:
+            return element
+    return next((e for e in elements if not e.get("currencyID")), elements[0])
 
 
 def syntax_of(root: ET.Element) -> str | None:
@@ -158,11 +239,10 @@ def read_invoice_xml(data: bytes) -> XmlInvoice | None:
     return None
 
 
-def _rate(raw: Decimal | str | None) -> str | None:
+def _rate(raw: Decimal | None) -> str | None:
     if raw is None:
         return None
-    value = Decimal(raw) if not isinstance(raw, Decimal) else raw
-    return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    return format(raw.normalize(), "f") if raw == raw.to_integral() else format(raw, "f")
 
 
 def _tax_id(result: XmlInvoice, name: str, raw: str | None, country_hint: str | None) -> None:
@@ -175,54 +255,78 @@ def _tax_id(result: XmlInvoice, name: str, raw: str | None, country_hint: str | 
         result.invalid[name] = "checksum"
 
 
-def _iban(result: XmlInvoice, raw: str | None) -> None:
-    if raw is None:
+def _iban(result: XmlInvoice, candidates: list[str]) -> None:
+    """The payee account: the first valid IBAN of the payment means, else the first one given."""
+    accounts = []
+    for raw in candidates:
+        compact = raw.replace(" ", "").upper()
+        if compact.isdigit() and len(compact) == 26:
+            # A Polish NRB is an IBAN without its "PL".
+            compact = "PL" + compact
+        accounts.append(compact)
+    if not accounts:
         return
-    compact = raw.replace(" ", "").upper()
-    if compact.isdigit() and len(compact) == 26:
-        compact = "PL" + compact
-    result.values["iban"] = compact
-    if not iban_is_valid(compact):
+    valid = [account for account in accounts if iban_is_valid(account)]
+    result.values["iban"] = valid[0] if valid else accounts[0]
+    if not valid:
         result.invalid["iban"] = "checksum"
+
+
+def _kind(type_code: str | None) -> Kind:
+    return Kind.CREDIT_NOTE if type_code in CREDIT_NOTE_TYPE_CODES else Kind.INVOICE
 
 
 def _read_cii(root: ET.Element) -> XmlInvoice:
     document = find(root, "ExchangedDocument")
-    type_code = text(document, "TypeCode")
-    kind = Kind.CREDIT_NOTE if type_code in CII_CREDIT_NOTE_CODES else Kind.INVOICE
-    result = XmlInvoice("cii", kind)
+    result = XmlInvoice("cii", _kind(text(document, "TypeCode")))
     values = result.values
     values["invoice_number"] = text(document, "ID")
-    values["issue_date"] = iso_date(text(document, "IssueDateTime/DateTimeString"))
+    values["issue_date"] = result.date("issue_date", text(document, "IssueDateTime/DateTimeString"))
     transaction = find(root, "SupplyChainTradeTransaction")
     agreement = find(transaction, "ApplicableHeaderTradeAgreement")
     for role, party_name in (("seller", "SellerTradeParty"), ("buyer", "BuyerTradeParty")):
         party = find(agreement, party_name)
         values[f"{role}_name"] = text(party, "Name")
-        registrations = find_all(party, "SpecifiedTaxRegistration")
-        tax_ids = [text(reg, "ID") for reg in registrations if text(reg, "ID")]
-        _tax_id(result, f"{role}_tax_id", tax_ids[0] if tax_ids else None, None)
+        registrations = [
+            found
+            for reg in find_all(party, "SpecifiedTaxRegistration")
+            if (found := find(reg, "ID")) is not None and found.text and found.text.strip()
+        ]
+        # The VAT ID (schemeID "VA") over a local tax number ("FC"), whatever their order.
+        registrations.sort(key=lambda reg: reg.get("schemeID", "").upper() != CII_VAT_SCHEME)
+        raw_id = registrations[0].text.strip() if registrations else None
+        _tax_id(result, f"{role}_tax_id", raw_id, None)
     delivery = find(transaction, "ApplicableHeaderTradeDelivery")
     values["sale_date"] = iso_date(
         text(delivery, "ActualDeliverySupplyChainEvent/OccurrenceDateTime/DateTimeString")
     )
     settlement = find(transaction, "ApplicableHeaderTradeSettlement")
-    values["currency"] = text(settlement, "InvoiceCurrencyCode")
+    currency = text(settlement, "InvoiceCurrencyCode")
+    values["currency"] = currency
+    # Only IBANID is an IBAN: ProprietaryID holds national account numbers (a Russian
+    # settlement account), and the debtor account of a direct debit is the buyer's.
+    accounts = find_all(settlement, "SpecifiedTradeSettlementPaymentMeans")
     _iban(
         result,
-        text(
-            settlement,
-            "SpecifiedTradeSettlementPaymentMeans/PayeePartyCreditorFinancialAccount/IBANID",
+        [
+            iban
+            for item in accounts
+            if (iban := text(item, "PayeePartyCreditorFinancialAccount/IBANID"))
+        ],
+    )
+    values["due_date"] = result.date(
+        "due_date",
+        first_text(
+            find_all(settlement, "SpecifiedTradePaymentTerms"), "DueDateDateTime/DateTimeString"
         ),
     )
-    values["due_date"] = iso_date(
-        text(settlement, "SpecifiedTradePaymentTerms/DueDateDateTime/DateTimeString")
-    )
     summation = find(settlement, "SpecifiedTradeSettlementHeaderMonetarySummation")
-    values["total_net"] = amount(summation, "TaxBasisTotalAmount")
-    values["total_tax"] = amount(summation, "TaxTotalAmount")
-    values["total_gross"] = amount(summation, "GrandTotalAmount")
-    values["amount_due"] = amount(summation, "DuePayableAmount")
+    values["total_net"] = result.money("total_net", summation, "TaxBasisTotalAmount")
+    # BT-110 in the invoice currency; BT-111 repeats the VAT in the VAT accounting currency.
+    tax_total = with_currency(find_all(summation, "TaxTotalAmount"), currency)
+    values["total_tax"] = result.money("total_tax", tax_total)
+    values["total_gross"] = result.money("total_gross", summation, "GrandTotalAmount")
+    values["amount_due"] = result.money("amount_due", summation, "DuePayableAmount")
     rates = [
         TaxRate(
             rate=_rate(amount(tax, "RateApplicablePercent")) or text(tax, "CategoryCode") or "",
@@ -256,21 +360,39 @@ def _read_cii(root: ET.Element) -> XmlInvoice:
     return result
 
 
+def _ubl_tax_id(party: ET.Element | None) -> str | None:
+    """BT-31/BT-48: the VAT PartyTaxScheme, else another tax scheme, else the legal ID."""
+    schemes = [
+        (text(scheme, "TaxScheme/ID") or "", company_id)
+        for scheme in find_all(party, "PartyTaxScheme")
+        if (company_id := text(scheme, "CompanyID"))
+    ]
+    schemes.sort(key=lambda item: item[0].upper() != UBL_VAT_SCHEME)
+    if schemes:
+        return schemes[0][1]
+    return text(party, "PartyLegalEntity/CompanyID")
+
+
 def _read_ubl(root: ET.Element) -> XmlInvoice:
     is_credit = local(root.tag) == "CreditNote"
     type_code = text(root, "InvoiceTypeCode") or text(root, "CreditNoteTypeCode")
-    kind = Kind.CREDIT_NOTE if is_credit or type_code in UBL_CREDIT_NOTE_CODES else Kind.INVOICE
+    kind = Kind.CREDIT_NOTE if is_credit else _kind(type_code)
     result = XmlInvoice("ubl", kind)
     values = result.values
     values["invoice_number"] = text(root, "ID")
-    values["issue_date"] = iso_date(text(root, "IssueDate"))
-    values["due_date"] = iso_date(
-        text(root, "DueDate") or text(root, "PaymentMeans/PaymentDueDate")
+    values["issue_date"] = result.date("issue_date", text(root, "IssueDate"))
+    means = find_all(root, "PaymentMeans")
+    values["due_date"] = result.date(
+        "due_date",
+        text(root, "DueDate")
+        or first_text(means, "PaymentDueDate")
+        or first_text(find_all(root, "PaymentTerms"), "PaymentDueDate"),
     )
     values["sale_date"] = iso_date(
         text(root, "Delivery/ActualDeliveryDate") or text(root, "TaxPointDate")
     )
-    values["currency"] = text(root, "DocumentCurrencyCode")
+    currency = text(root, "DocumentCurrencyCode")
+    values["currency"] = currency
     for role, party_path in (
         ("seller", "AccountingSupplierParty/Party"),
         ("buyer", "AccountingCustomerParty/Party"),
@@ -279,26 +401,25 @@ def _read_ubl(root: ET.Element) -> XmlInvoice:
         values[f"{role}_name"] = text(party, "PartyLegalEntity/RegistrationName") or text(
             party, "PartyName/Name"
         )
-        _tax_id(
-            result,
-            f"{role}_tax_id",
-            text(party, "PartyTaxScheme/CompanyID") or text(party, "PartyLegalEntity/CompanyID"),
-            None,
-        )
-    _iban(result, text(root, "PaymentMeans/PayeeFinancialAccount/ID"))
+        _tax_id(result, f"{role}_tax_id", _ubl_tax_id(party), None)
+    _iban(result, [iban for item in means if (iban := text(item, "PayeeFinancialAccount/ID"))])
     totals = find(root, "LegalMonetaryTotal")
-    values["total_net"] = amount(totals, "TaxExclusiveAmount")
-    values["total_gross"] = amount(totals, "TaxInclusiveAmount")
-    values["amount_due"] = amount(totals, "PayableAmount")
-    tax_total = find(root, "TaxTotal")
-    values["total_tax"] = amount(tax_total, "TaxAmount")
+    values["total_net"] = result.money("total_net", totals, "TaxExclusiveAmount")
+    values["total_gross"] = result.money("total_gross", totals, "TaxInclusiveAmount")
+    values["amount_due"] = result.money("amount_due", totals, "PayableAmount")
+    # BT-110 is the TaxTotal in the document currency (the one with the subtotals); a second
+    # TaxTotal may state the VAT in the VAT accounting currency (BT-111, TaxCurrencyCode).
+    tax_totals = find_all(root, "TaxTotal")
+    amounts = [found for total in tax_totals if (found := find(total, "TaxAmount")) is not None]
+    values["total_tax"] = result.money("total_tax", with_currency(amounts, currency))
+    subtotals = [sub for total in tax_totals for sub in find_all(total, "TaxSubtotal")]
     rates = [
         TaxRate(
             rate=_rate(amount(sub, "TaxCategory/Percent")) or text(sub, "TaxCategory/ID") or "",
             net=amount(sub, "TaxableAmount"),
             tax=amount(sub, "TaxAmount"),
         )
-        for sub in find_all(tax_total, "TaxSubtotal")
+        for sub in subtotals
     ]
     values["tax_breakdown"] = tuple(rates) if rates else None
     line_name = "CreditNoteLine" if is_credit else "InvoiceLine"
@@ -316,6 +437,34 @@ def _read_ubl(root: ET.Element) -> XmlInvoice:
     return result
 
 
+def _ksef_party(result: XmlInvoice, role: str, ident: ET.Element | None) -> None:
+    # FA(1) names the party PelnaNazwa, FA(2)/FA(3) Nazwa.
+    result.values[f"{role}_name"] = text(ident, "Nazwa") or text(ident, "PelnaNazwa")
+    raw_id = text(ident, "NIP")
+    if raw_id is None and text(ident, "NrVatUE"):
+        # An EU buyer: the VAT number is written without its country code (KodUE).
+        raw_id = (text(ident, "KodUE") or "") + (text(ident, "NrVatUE") or "")
+    if raw_id is None:
+        # A buyer outside the EU: its own tax ID as issued (NrID, country in KodKraju).
+        raw_id = text(ident, "NrID")
+    _tax_id(result, f"{role}_tax_id", raw_id, "pl")
+
+
+def _ksef_amount_due(invoice: ET.Element | None, gross: Decimal | None) -> Decimal | None:
+    """P_15 less what the invoice says was paid: all of it (Zaplacono) or in parts."""
+    if gross is None:
+        return None
+    payment = find(invoice, "Platnosc")
+    if text(payment, "Zaplacono") == KSEF_PAID:
+        return Decimal("0.00")
+    parts = [
+        paid
+        for part in find_all(payment, "ZaplataCzesciowa")
+        if (paid := amount(part, "KwotaZaplatyCzesciowej")) is not None
+    ]
+    return gross - sum(parts, Decimal(0)) if parts else gross
+
+
 def _read_ksef(root: ET.Element) -> XmlInvoice:
     invoice = find(root, "Fa")
     kind = (
@@ -326,36 +475,40 @@ def _read_ksef(root: ET.Element) -> XmlInvoice:
     result = XmlInvoice("ksef", kind)
     values = result.values
     for role, path in (("seller", "Podmiot1"), ("buyer", "Podmiot2")):
-        ident = find(root, f"{path}/DaneIdentyfikacyjne")
-        values[f"{role}_name"] = text(ident, "Nazwa")
-        raw_id = text(ident, "NIP")
-        if raw_id is None and text(ident, "NrVatUE"):
-            raw_id = (text(ident, "KodUE") or "") + (text(ident, "NrVatUE") or "")
-        _tax_id(result, f"{role}_tax_id", raw_id, "pl")
+        _ksef_party(result, role, find(root, f"{path}/DaneIdentyfikacyjne"))
     values["currency"] = text(invoice, "KodWaluty")
-    values["issue_date"] = iso_date(text(invoice, "P_1"))
+    values["issue_date"] = result.date("issue_date", text(invoice, "P_1"))
     values["invoice_number"] = text(invoice, "P_2")
     values["sale_date"] = iso_date(text(invoice, "P_6"))
-    values["total_gross"] = amount(invoice, "P_15")
+    values["total_gross"] = result.money("total_gross", invoice, "P_15")
     rates = []
     net_total = Decimal(0)
     tax_total = Decimal(0)
+    found_any = False
     for net_name, tax_name, rate in KSEF_RATES:
         net = amount(invoice, net_name)
         if net is None:
             continue
+        found_any = True
         tax = amount(invoice, tax_name) if tax_name else Decimal("0.00")
-        rates.append(TaxRate(rate=rate, net=net, tax=tax))
         net_total += net
         tax_total += tax or 0
+        # Generators fill every rate's fields with zeros: a rate with nothing at it is not one.
+        if net or tax:
+            rates.append(TaxRate(rate=rate, net=net, tax=tax))
     values["tax_breakdown"] = tuple(rates) if rates else None
-    if rates:
+    if found_any:
         values["total_net"] = net_total
         values["total_tax"] = tax_total
     payment = find(invoice, "Platnosc")
-    values["due_date"] = iso_date(text(payment, "TerminPlatnosci/Termin"))
-    _iban(result, text(payment, "RachunekBankowy/NrRB"))
-    values["amount_due"] = values["total_gross"]
+    values["due_date"] = result.date(
+        "due_date", first_text(find_all(payment, "TerminPlatnosci"), "Termin")
+    )
+    _iban(
+        result,
+        [nrb for account in find_all(payment, "RachunekBankowy") if (nrb := text(account, "NrRB"))],
+    )
+    values["amount_due"] = _ksef_amount_due(invoice, values["total_gross"])
     for row in find_all(invoice, "FaWiersz"):
         result.lines.append(
             LineItem(
