@@ -9,6 +9,9 @@ them like any mail.
 
 from __future__ import annotations
 
+import contextlib
+import random
+import sys
 from email.message import EmailMessage, Message
 from email.mime.base import MIMEBase
 from email.mime.message import MIMEMessage
@@ -545,5 +548,73 @@ def test_bounces_in_the_mailbox_become_exceptions(db_url, mailbox, imap_settings
         assert third.bounces == 1
         after = _snapshot(store)
         assert after[0] == before[0] and after[1] == before[1] and after[3] == before[3]
+    finally:
+        store.dispose()
+
+
+# --- all or nothing across SIGKILL ---------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.imap
+def test_intake_killed_while_reading_bounces_records_each_once(
+    db_url, mailbox, imap_settings
+) -> None:
+    from tests.test_crash import KILLS, SEED, robot_env, run_killed
+
+    robot = mailbox("robot-crash")
+    settings = imap_settings(robot, database_url=db_url, mail_from="biuro@firma.example")
+    store = open_store(settings)
+    try:
+        count = 200
+        stack = contextlib.ExitStack()
+        rows = [
+            enqueue(
+                store,
+                settings,
+                key=f"crash/{n}",
+                to=[f"c{n}@customer.example"],
+                subject=f"Faktura {n}",
+                body_text="...",
+                subject_type="issued_invoice",
+                subject_ref=str(n),
+            )
+            for n in range(count)
+        ]
+        assert send_due(store, settings).sent == count  # the embedded outbox folder
+        client = stack.enter_context(robot.client())
+        for n, row in enumerate(rows):
+            original = EmailMessage()
+            original["From"] = "biuro@firma.example"
+            original["To"] = f"c{n}@customer.example"
+            original["Subject"] = row.subject
+            original["Message-ID"] = row.message_id
+            original.set_content("...")
+            client.append(
+                "INBOX", exchange_dsn(original.as_bytes(), f"c{n}@customer.example", row.subject)
+            )
+        stack.close()
+
+        cli = [sys.executable, "-m", "backoffice.cli", "intake"]
+        run_killed(cli, robot_env(settings), random.Random(SEED), kills=KILLS)
+
+        with store.session() as session:
+            statuses = session.scalars(select(OutboxMessage.status)).all()
+            bounced_events = session.execute(
+                select(OutboxEvent.outbox_pk, func.count(OutboxEvent.id))
+                .where(OutboxEvent.status == BOUNCED)
+                .group_by(OutboxEvent.outbox_pk)
+            ).all()
+            items = session.scalar(
+                select(func.count(ReviewItem.id)).where(ReviewItem.reason_code == OUTBOX_BOUNCED)
+            )
+            messages = session.scalar(
+                select(func.count(StoredMessage.id)).where(StoredMessage.status == "bounce")
+            )
+            documents = session.scalar(select(func.count(Document.id)))
+        assert statuses == [BOUNCED] * count
+        assert sorted(n for _row, n in bounced_events) == [1] * count
+        assert (items, messages, documents) == (count, count, 0)
+        assert robot.count("INBOX") == 0
     finally:
         store.dispose()
