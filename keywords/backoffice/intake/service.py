@@ -8,7 +8,9 @@ A run is a pipeline over batches of messages (``FETCH_BATCH`` at a time):
    when there is more than one core, one batch ahead of the store;
 3. *store*: keys already stored are duplicates; the others' raw .eml and attachments are
    written to the content-addressed blob store and made durable together, then the
-   batch's messages, documents and review items are committed in ONE transaction;
+   batch's messages, documents and review items are committed in ONE transaction; a
+   bounce (delivery report about our own mail) gets no documents, and what it means for
+   the outbox (``outbox.bounces.record_bounce``) is committed in that same transaction;
 4. *mark*: only after that commit is the source told to move or flag the batch (one
    command per batch).
 
