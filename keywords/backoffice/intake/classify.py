@@ -2,7 +2,8 @@
 
 Signals are tried strongest first and the first decisive one wins:
 
-1. structured XML: the root element and namespace (CII, UBL, KSeF FA, camt.053/054);
+1. structured XML: the root element and namespace (CII, ZUGFeRD 1.0, UBL, KSeF FA, the
+   Russian FNS счёт-фактура / УПД, camt.053/054);
 2. MT940 statement text;
 3. PDF: embedded Factur-X/ZUGFeRD/XRechnung XML; a digital signature plus contract words;
    keywords in the text layer of the first pages;
@@ -129,6 +130,12 @@ KIND_ORDER: tuple[Kind, ...] = ("invoice", "bank_statement", "signed_contract")
 #: (namespace fragment, root local name) → (kind, description).
 XML_ROOTS: tuple[tuple[str, str, Kind, str], ...] = (
     ("CrossIndustryInvoice", "CrossIndustryInvoice", "invoice", "CII CrossIndustryInvoice"),
+    (
+        "urn:ferd:CrossIndustryDocument",
+        "CrossIndustryDocument",
+        "invoice",
+        "ZUGFeRD 1.0 CrossIndustryDocument",
+    ),
     ("ubl:schema:xsd:Invoice-2", "Invoice", "invoice", "UBL Invoice"),
     ("ubl:schema:xsd:CreditNote-2", "CreditNote", "invoice", "UBL CreditNote"),
     ("crd.gov.pl/wzor", "Faktura", "invoice", "KSeF Faktura (FA)"),
@@ -138,6 +145,14 @@ XML_ROOTS: tuple[tuple[str, str, Kind, str], ...] = (
 )
 #: Russian ФНС e-documents: root "Файл", the ИдФайл prefix tells the document type.
 FNS_INVOICE_PREFIXES = ("ON_NSCHFDOPPR", "ON_NSCHFDOPPOK", "ON_NKORSCHFDOPPR")
+#: ...and so does the КНД of its "Документ" when an EDO operator or 1C named the file its own
+#: way: 1115131 счёт-фактура / УПД (formats 5.01-5.03), 1115125 and 1115101 earlier
+#: счёт-фактура formats.
+FNS_INVOICE_KND = ("1115131", "1115125", "1115101")
+FNS_ROOT = "Файл"
+FNS_DOCUMENT = "Документ"
+#: Elements read before giving up on finding the FNS "Документ" (it follows the sender block).
+FNS_DOCUMENT_WITHIN = 20
 #: Names of the XML that hybrid PDF e-invoices embed.
 EMBEDDED_INVOICE_XML = re.compile(
     r"(factur-?x|zugferd[-_]?invoice|zugferd|xrechnung)\.xml", re.IGNORECASE
@@ -200,12 +215,21 @@ def _classify_xml(data: bytes, reasons: list[str]) -> Classification | None:
         if local == root_name and fragment.lower() in namespace.lower():
             child = f" {first_child}" if first_child and kind == "bank_statement" else ""
             return Classification(kind, CONF_XML, [f"XML root is {label}{child}"])
-    if local == "Файл" and attrs.get("ИдФайл", "").upper().startswith(FNS_INVOICE_PREFIXES):
-        return Classification(
-            "invoice",
-            CONF_XML,
-            [f"XML is a Russian FNS e-document {attrs['ИдФайл'][:14]} (УПД / счёт-фактура)"],
-        )
+    if local == FNS_ROOT:
+        file_id = attrs.get("ИдФайл", "")
+        if file_id.upper().startswith(FNS_INVOICE_PREFIXES):
+            return Classification(
+                "invoice",
+                CONF_XML,
+                [f"XML is a Russian FNS e-document {file_id[:14]} (УПД / счёт-фактура)"],
+            )
+        knd = _fns_document_knd(data)
+        if knd in FNS_INVOICE_KND:
+            return Classification(
+                "invoice",
+                CONF_XML,
+                [f"XML is a Russian FNS e-document КНД {knd} (УПД / счёт-фактура)"],
+            )
     reasons.append(f"XML root {local!r} in namespace {namespace!r} is not a known format")
     return None
 
@@ -223,6 +247,24 @@ def _xml_root(data: bytes) -> tuple[str, str, dict[str, str]]:
     if not root_tag:
         raise ValueError("no root element")
     return root_tag, "", attrs
+
+
+def _fns_document_knd(data: bytes) -> str:
+    """КНД attribute of an FNS file's "Документ" element ("" when there is none early on).
+
+    XML that turns bad before that point is no FNS invoice here; the reader says why later.
+    """
+    try:
+        for index, (_event, element) in enumerate(
+            SafeET.iterparse(io.BytesIO(data), events=("start",))
+        ):
+            if element.tag.rpartition("}")[2] == FNS_DOCUMENT:
+                return element.get("КНД", "")
+            if index >= FNS_DOCUMENT_WITHIN:
+                break
+    except (SafeET.ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return ""
+    return ""
 
 
 def _classify_mt940(text: str) -> Classification | None:

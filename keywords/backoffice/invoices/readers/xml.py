@@ -1,4 +1,5 @@
-"""Structured e-invoices: CII (Factur-X/ZUGFeRD/XRechnung), UBL 2.1 / Peppol BIS 3, KSeF FA.
+"""Structured e-invoices: CII (Factur-X/ZUGFeRD 2.x/XRechnung), ZUGFeRD 1.0, UBL 2.1 / Peppol
+BIS 3, KSeF FA, and the Russian FNS счёт-фактура / УПД XML (formats 5.01, 5.02, 5.03).
 
 XML comes from senders we do not trust, so it is parsed with defusedxml only: DTDs with
 entities (billion laughs) and external references (XXE) are refused with XML_UNSAFE.
@@ -10,6 +11,14 @@ suite, FeRD ZUGFeRD samples, KSeF FA(2)/FA(3)): a document may carry several tax
 payment means and payment terms, the VAT total a second time in the VAT accounting currency, a
 prepaid amount and a rounding amount, and KSeF per-rate fields filled with zeros; each is read
 for what it means, not taken first-come.
+
+ZUGFeRD 1.0 (``rsm:CrossIndustryDocument``) is CII under older element names, so one CII reader
+takes a table of those names. The FNS XML (root ``Файл``, ``Документ/СвСчФакт``; usually
+windows-1251, which the XML declaration names and the parser honours) keeps its values in
+attributes; a document is known by its structure, not by its ``ИдФайл``, because EDO operators
+and 1C name files in their own ways. A seller's КПП and Russian settlement account (р/с) have
+no field in our model (``iban`` holds IBANs only, as for printed Russian invoices), so they are
+left out rather than put where they do not belong.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 import defusedxml.ElementTree as SafeET
+import pycountry
 from defusedxml import DefusedXmlException
 
 from backoffice.invoices.errors import XmlInvalid, XmlUnsafe
@@ -39,6 +49,8 @@ XML_CONFIDENCE = 1.0
 XML_INVALID_CHECKSUM_CONFIDENCE = 0.9
 
 CII_ROOT = "CrossIndustryInvoice"
+ZUGFERD1_ROOT = "CrossIndustryDocument"
+FNS_ROOT = "Файл"
 UBL_ROOTS = ("Invoice", "CreditNote")
 KSEF_ROOT = "Faktura"
 # UNTDID 1001 document types EN 16931 counts as credit notes (BT-3); every other code is an
@@ -51,6 +63,17 @@ KSEF_CORRECTION_KINDS = ("KOR", "KOR_ZAL", "KOR_ROZ")
 CII_VAT_SCHEME = "VA"
 UBL_VAT_SCHEME = "VAT"
 KSEF_PAID = "1"
+
+# FNS: the rate printed for goods without VAT (УСН payers, exempt supplies), as printed.
+FNS_NO_VAT = "без НДС"
+# "20/120": the VAT share of a gross amount (advances, agents); its nominal rate is the first.
+_FNS_CALCULATED_RATE = re.compile(r"(\d+(?:[.,]\d+)?)\s*/\s*1\d\d")
+_FNS_PERCENT = re.compile(r"(\d+(?:[.,]\d+)?)\s*%?")
+# The party element under ИдСв: organisation, sole trader (ИП), person, foreign organisation
+# (СвЮЛ/СвФЛ in the 2013 format).
+FNS_PARTY_KINDS = ("СвЮЛУч", "СвЮЛ", "СвИП", "СвФЛУч", "СвФЛ", "СвИнНеУч")
+FNS_SOLE_TRADER = "СвИП"
+FNS_SOLE_TRADER_PREFIX = "ИП"
 
 # KSeF per-rate fields: (net element, VAT element, rate as printed).
 KSEF_RATES = (
@@ -90,9 +113,13 @@ class XmlInvoice:
         raw = text(node, path) if path else own_text(node)
         return self._checked(name, raw, decimal_of, "an amount")
 
-    def date(self, name: str, raw: str | None) -> dt.date | None:
-        """Date field ``name``; a text that is no date becomes a problem."""
-        return self._checked(name, raw, iso_date, "a date")
+    def date(self, name: str, raw: str | None, parse=None) -> dt.date | None:  # type: ignore[no-untyped-def]
+        """Date field ``name`` (ISO/CII 102 unless ``parse`` says); no date becomes a problem."""
+        return self._checked(name, raw, parse or iso_date, "a date")
+
+    def money_text(self, name: str, raw: str | None) -> Decimal | None:
+        """Amount field ``name`` from ``raw`` (an attribute value); no amount becomes a problem."""
+        return self._checked(name, raw, decimal_of, "an amount")
 
     def _checked(self, name, raw, parse, what):  # type: ignore[no-untyped-def]
         if raw is None:
@@ -199,6 +226,21 @@ def iso_date(raw: str | None) -> dt.date | None:
         return None
 
 
+_DATE_RU = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+
+
+def ru_date(raw: str | None) -> dt.date | None:
+    """A date written dd.mm.yyyy, as the FNS formats do."""
+    match = _DATE_RU.fullmatch(raw.strip()) if raw else None
+    if match is None:
+        return None
+    day, month, year = (int(part) for part in match.groups())
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
 def first_text(nodes: list[ET.Element], path: str) -> str | None:
     """Text at ``path`` under the first of ``nodes`` that has one."""
     return next((found for node in nodes if (found := text(node, path))), None)
@@ -215,10 +257,14 @@ def with_currency(elements: list[ET.Element], currency: str | None) -> ET.Elemen
 
 
 def syntax_of(root: ET.Element) -> str | None:
-    """ "cii", "ubl", "ksef" or None for an XML we do not read as an invoice."""
+    """ "cii", "zugferd1", "ubl", "ksef", "fns" or None for an XML we do not read as an invoice."""
     name = local(root.tag)
     if name == CII_ROOT:
         return "cii"
+    if name == ZUGFERD1_ROOT:
+        return "zugferd1"
+    if name == FNS_ROOT and find(root, "Документ") is not None:
+        return "fns"
     if name in UBL_ROOTS and "oasis" in root.tag:
         return "ubl"
     if name == KSEF_ROOT:
@@ -231,7 +277,11 @@ def read_invoice_xml(data: bytes) -> XmlInvoice | None:
     root = parse_xml_bytes(data)
     syntax = syntax_of(root)
     if syntax == "cii":
-        return _read_cii(root)
+        return _read_cii(root, CII_NAMES)
+    if syntax == "zugferd1":
+        return _read_cii(root, ZUGFERD1_NAMES)
+    if syntax == "fns":
+        return _read_fns(root)
     if syntax == "ubl":
         return _read_ubl(root)
     if syntax == "ksef":
@@ -276,14 +326,62 @@ def _kind(type_code: str | None) -> Kind:
     return Kind.CREDIT_NOTE if type_code in CREDIT_NOTE_TYPE_CODES else Kind.INVOICE
 
 
-def _read_cii(root: ET.Element) -> XmlInvoice:
-    document = find(root, "ExchangedDocument")
-    result = XmlInvoice("cii", _kind(text(document, "TypeCode")))
+@dataclass(frozen=True)
+class CiiNames:
+    """Element names that differ between CII D16B+ (ZUGFeRD 2.x, Factur-X) and ZUGFeRD 1.0."""
+
+    syntax: str
+    document: str
+    transaction: str
+    agreement: str
+    delivery: str
+    settlement: str
+    summation: str
+    percent: str
+    line_agreement: str
+    line_delivery: str
+    line_settlement: str
+    line_summation: str
+
+
+CII_NAMES = CiiNames(
+    syntax="cii",
+    document="ExchangedDocument",
+    transaction="SupplyChainTradeTransaction",
+    agreement="ApplicableHeaderTradeAgreement",
+    delivery="ApplicableHeaderTradeDelivery",
+    settlement="ApplicableHeaderTradeSettlement",
+    summation="SpecifiedTradeSettlementHeaderMonetarySummation",
+    percent="RateApplicablePercent",
+    line_agreement="SpecifiedLineTradeAgreement",
+    line_delivery="SpecifiedLineTradeDelivery",
+    line_settlement="SpecifiedLineTradeSettlement",
+    line_summation="SpecifiedTradeSettlementLineMonetarySummation",
+)
+ZUGFERD1_NAMES = CiiNames(
+    syntax="zugferd1",
+    document="HeaderExchangedDocument",
+    transaction="SpecifiedSupplyChainTradeTransaction",
+    agreement="ApplicableSupplyChainTradeAgreement",
+    delivery="ApplicableSupplyChainTradeDelivery",
+    settlement="ApplicableSupplyChainTradeSettlement",
+    summation="SpecifiedTradeSettlementMonetarySummation",
+    percent="ApplicablePercent",
+    line_agreement="SpecifiedSupplyChainTradeAgreement",
+    line_delivery="SpecifiedSupplyChainTradeDelivery",
+    line_settlement="SpecifiedSupplyChainTradeSettlement",
+    line_summation="SpecifiedTradeSettlementMonetarySummation",
+)
+
+
+def _read_cii(root: ET.Element, names: CiiNames) -> XmlInvoice:
+    document = find(root, names.document)
+    result = XmlInvoice(names.syntax, _kind(text(document, "TypeCode")))
     values = result.values
     values["invoice_number"] = text(document, "ID")
     values["issue_date"] = result.date("issue_date", text(document, "IssueDateTime/DateTimeString"))
-    transaction = find(root, "SupplyChainTradeTransaction")
-    agreement = find(transaction, "ApplicableHeaderTradeAgreement")
+    transaction = find(root, names.transaction)
+    agreement = find(transaction, names.agreement)
     for role, party_name in (("seller", "SellerTradeParty"), ("buyer", "BuyerTradeParty")):
         party = find(agreement, party_name)
         values[f"{role}_name"] = text(party, "Name")
@@ -296,11 +394,11 @@ def _read_cii(root: ET.Element) -> XmlInvoice:
         registrations.sort(key=lambda reg: reg.get("schemeID", "").upper() != CII_VAT_SCHEME)
         raw_id = registrations[0].text.strip() if registrations else None
         _tax_id(result, f"{role}_tax_id", raw_id, None)
-    delivery = find(transaction, "ApplicableHeaderTradeDelivery")
+    delivery = find(transaction, names.delivery)
     values["sale_date"] = iso_date(
         text(delivery, "ActualDeliverySupplyChainEvent/OccurrenceDateTime/DateTimeString")
     )
-    settlement = find(transaction, "ApplicableHeaderTradeSettlement")
+    settlement = find(transaction, names.settlement)
     currency = text(settlement, "InvoiceCurrencyCode")
     values["currency"] = currency
     # Only IBANID is an IBAN: ProprietaryID holds national account numbers (a Russian
@@ -320,7 +418,7 @@ def _read_cii(root: ET.Element) -> XmlInvoice:
             find_all(settlement, "SpecifiedTradePaymentTerms"), "DueDateDateTime/DateTimeString"
         ),
     )
-    summation = find(settlement, "SpecifiedTradeSettlementHeaderMonetarySummation")
+    summation = find(settlement, names.summation)
     values["total_net"] = result.money("total_net", summation, "TaxBasisTotalAmount")
     # BT-110 in the invoice currency; BT-111 repeats the VAT in the VAT accounting currency.
     tax_total = with_currency(find_all(summation, "TaxTotalAmount"), currency)
@@ -329,7 +427,7 @@ def _read_cii(root: ET.Element) -> XmlInvoice:
     values["amount_due"] = result.money("amount_due", summation, "DuePayableAmount")
     rates = [
         TaxRate(
-            rate=_rate(amount(tax, "RateApplicablePercent")) or text(tax, "CategoryCode") or "",
+            rate=_rate(amount(tax, names.percent)) or text(tax, "CategoryCode") or "",
             net=amount(tax, "BasisAmount"),
             tax=amount(tax, "CalculatedAmount"),
         )
@@ -337,24 +435,16 @@ def _read_cii(root: ET.Element) -> XmlInvoice:
     ]
     values["tax_breakdown"] = tuple(rates) if rates else None
     for item in find_all(transaction, "IncludedSupplyChainTradeLineItem"):
+        line_settlement = find(item, names.line_settlement)
         result.lines.append(
             LineItem(
                 description=text(item, "SpecifiedTradeProduct/Name") or "",
-                quantity=amount(item, "SpecifiedLineTradeDelivery/BilledQuantity"),
+                quantity=amount(item, f"{names.line_delivery}/BilledQuantity"),
                 unit_price=amount(
-                    item, "SpecifiedLineTradeAgreement/NetPriceProductTradePrice/ChargeAmount"
+                    item, f"{names.line_agreement}/NetPriceProductTradePrice/ChargeAmount"
                 ),
-                net=amount(
-                    item,
-                    "SpecifiedLineTradeSettlement/SpecifiedTradeSettlementLineMonetarySummation"
-                    "/LineTotalAmount",
-                ),
-                tax_rate=_rate(
-                    amount(
-                        item,
-                        "SpecifiedLineTradeSettlement/ApplicableTradeTax/RateApplicablePercent",
-                    )
-                ),
+                net=amount(line_settlement, f"{names.line_summation}/LineTotalAmount"),
+                tax_rate=_rate(amount(line_settlement, f"ApplicableTradeTax/{names.percent}")),
             )
         )
     return result
@@ -520,4 +610,134 @@ def _read_ksef(root: ET.Element) -> XmlInvoice:
                 gross=amount(row, "P_11A"),
             )
         )
+    return result
+
+
+def _fns_rate(raw: str | None) -> str | None:
+    """НалСт as our rate: "20%" -> "20", "20/120" -> "20", "без НДС" kept as printed."""
+    if raw is None or not raw.strip():
+        return None
+    raw = raw.strip()
+    match = _FNS_CALCULATED_RATE.fullmatch(raw) or _FNS_PERCENT.fullmatch(raw)
+    if match is None:
+        return raw  # "без НДС", "НДС исчисляется налоговым агентом": words, as printed
+    return _rate(Decimal(match.group(1).replace(",", ".")))
+
+
+def _fns_tax(result: XmlInvoice, name: str, node: ET.Element | None) -> Decimal | None:
+    """A СумНал-type element: an amount in <СумНал>, or zero when it says <БезНДС>."""
+    if node is None:
+        return None
+    if find(node, "СумНал") is not None:
+        return result.money(name, node, "СумНал")
+    if find(node, "БезНДС") is not None:
+        return Decimal(0)
+    return None
+
+
+def _fns_party(result: XmlInvoice, role: str, party: ET.Element | None) -> None:
+    """Name and ИНН of СвПрод/СвПокуп: organisation, sole trader (as "ИП Фамилия Имя Отчество")."""
+    ident = next(
+        (node for kind in FNS_PARTY_KINDS if (node := find(party, f"ИдСв/{kind}")) is not None),
+        None,
+    )
+    if ident is None:
+        return
+    name = ident.get("НаимОрг")
+    if not name:
+        person = find(ident, "ФИО")
+        if person is not None:
+            parts = (person.get(key) for key in ("Фамилия", "Имя", "Отчество"))
+            name = " ".join(part.strip() for part in parts if part and part.strip())
+        else:
+            name = ident.get("ФИО")  # the 2013 format wrote the name as one attribute
+        if name and local(ident.tag) == FNS_SOLE_TRADER:
+            name = f"{FNS_SOLE_TRADER_PREFIX} {name}"
+    result.values[f"{role}_name"] = name.strip() if name and name.strip() else None
+    _tax_id(result, f"{role}_tax_id", ident.get("ИННЮЛ") or ident.get("ИННФЛ"), "ru")
+
+
+def _fns_currency(result: XmlInvoice, code: str | None) -> str | None:
+    """ОКВ numeric code (ISO 4217 numeric) as the ISO letter code; unknown codes are a problem."""
+    if code is None or not code.strip():
+        return None
+    code = code.strip()
+    found = pycountry.currencies.get(numeric=code.zfill(3)) if code.isdigit() else None
+    if found is None:
+        quoted = code[:QUOTE_LIMIT]
+        result.problems.append(
+            Problem(
+                XML_VALUE_INVALID,
+                f"the XML gives {quoted!r} as the currency code (КодОКВ), which is not an "
+                "ISO 4217 currency; the field was left out",
+                "currency",
+            )
+        )
+        return None
+    return found.alpha_3
+
+
+def _read_fns(root: ET.Element) -> XmlInvoice:
+    """The seller's title of a счёт-фактура / УПД (Функция СЧФ, СЧФДОП or ДОП)."""
+    document = find(root, "Документ")
+    invoice = find(document, "СвСчФакт")
+    if invoice is None:
+        # A buyer's title, a correction (УКД, СвКСчФ), a tax return: FNS, but no invoice here.
+        result = XmlInvoice("fns", Kind.NOT_INVOICE)
+        file_id = (root.get("ИдФайл") or "")[:QUOTE_LIMIT]
+        result.problems.append(
+            Problem(
+                "NOT_AN_INVOICE",
+                f"the XML is a Russian FNS e-document (КНД {document.get('КНД', '?')}, "
+                f"ИдФайл {file_id!r}) without a счёт-фактура / УПД (СвСчФакт): not read",
+            )
+        )
+        return result
+    result = XmlInvoice("fns", Kind.INVOICE)
+    values = result.values
+    # 5.01 names them НомерСчФ/ДатаСчФ/КодОКВ; 5.02 (order 970) and 5.03 НомерДок/ДатаДок/ДенИзм.
+    number = (invoice.get("НомерСчФ") or invoice.get("НомерДок") or "").strip()
+    values["invoice_number"] = number or None
+    values["issue_date"] = result.date(
+        "issue_date", invoice.get("ДатаСчФ") or invoice.get("ДатаДок"), ru_date
+    )
+    currency = find(invoice, "ДенИзм")
+    values["currency"] = _fns_currency(
+        result, invoice.get("КодОКВ") or (currency.get("КодОКВ") if currency is not None else None)
+    )
+    _fns_party(result, "seller", find(invoice, "СвПрод"))
+    _fns_party(result, "buyer", find(invoice, "СвПокуп"))
+    transfer = find(document, "СвПродПер/СвПер")
+    values["sale_date"] = ru_date(transfer.get("ДатаПер")) if transfer is not None else None
+    table = find(document, "ТаблСчФакт")
+    totals = find(table, "ВсегоОпл")
+    if totals is not None:
+        values["total_net"] = result.money_text("total_net", totals.get("СтТовБезНДСВсего"))
+        values["total_gross"] = result.money_text("total_gross", totals.get("СтТовУчНалВсего"))
+        values["total_tax"] = _fns_tax(result, "total_tax", find(totals, "СумНалВсего"))
+    # A УПД carries no payment terms or prepayments: what it asks to be paid is its total.
+    values["amount_due"] = values.get("total_gross")
+    breakdown: dict[str, list[Decimal | None]] = {}
+    for row in find_all(table, "СведТов"):
+        rate = _fns_rate(row.get("НалСт"))
+        line = LineItem(
+            description=(row.get("НаимТов") or "").strip(),
+            quantity=decimal_of(row.get("КолТов")),
+            unit_price=decimal_of(row.get("ЦенаТов")),
+            net=decimal_of(row.get("СтТовБезНДС")),
+            tax_rate=rate,
+            gross=decimal_of(row.get("СтТовУчНал")),
+        )
+        result.lines.append(line)
+        tax = _fns_tax(result, "tax_breakdown", find(row, "СумНал"))
+        sums = breakdown.setdefault(rate or "", [Decimal(0), Decimal(0), Decimal(0)])
+        # A rate's sum is unknown (None) as soon as one of its lines does not say.
+        for index, part in enumerate((line.net, tax, line.gross)):
+            current = sums[index]
+            sums[index] = None if current is None or part is None else current + part
+    rates = tuple(
+        TaxRate(rate=rate, net=net, tax=tax, gross=gross)
+        for rate, (net, tax, gross) in breakdown.items()
+    )
+    values["tax_breakdown"] = rates or None
     return result
