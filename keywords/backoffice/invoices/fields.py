@@ -29,6 +29,8 @@ SAME_SEGMENT = 0.92
 SAME_LINE = 0.88
 BELOW = 0.82
 FALLBACK = 0.5
+# A date after "№ 12 от" / "z dnia" away from the invoice number: below every labelled one.
+AFTER_NUMBER = 0.8
 # How far below a label its value may be (lines).
 MAX_LINES_BELOW = 3
 PARTY_BLOCK_LINES = 8
@@ -86,6 +88,8 @@ DEFAULT_CURRENCY = {"pl": "PLN", "ru": "RUB", "de": "EUR"}
 _NUMBER_TOKEN = re.compile(
     r"^\s*[:#№.\s]*(?:nr\.?|no\.?|№)?\s*[:#]?\s*([A-ZА-Я0-9][\w/\-.]*)", re.I
 )
+# Upper-case letters (a series), one space, then a token with a digit.
+_SPACED_NUMBER = re.compile(r"[A-ZА-Я]{1,4} (?=[\w/\-.]*\d)[A-ZА-Я0-9][\w/\-.]*")
 _RATE_PATTERN = re.compile(
     r"(?<![\d,.])(\d{1,2}(?:[.,]\d{1,2})?)\s?%|(?<!\w)(zw|np|oo|z\.?w\.?)(?!\w)", re.I
 )
@@ -194,7 +198,12 @@ def find_near_label(
                     hits.append(Hit(value, _with_ocr(SAME_SEGMENT, line, segment), line, segment))
                     continue
                 if rest.strip(" :.-—–#№\t"):
-                    # The label is followed by other words in its cell: not a label of a value.
+                    # The label is followed by other words in its cell: not a label of a
+                    # value, unless the value starts there and wraps onto the next line
+                    # ("Счёт № 12 от 17 марта" / "2026 г.").
+                    hit = _wrapped(doc, index, seg_index, rest, shape)
+                    if hit is not None:
+                        hits.append(hit)
                     continue
                 same_line = ((line, nxt) for nxt in line.segments[seg_index + 1 : seg_index + 3])
                 hit = _first_hit(shape, same_line, SAME_LINE) or _first_hit(
@@ -206,6 +215,34 @@ def find_near_label(
     return hits
 
 
+def _wrapped(
+    doc: Document,
+    index: int,
+    seg_index: int,
+    rest: str,
+    shape: Callable[[str], list[tuple[object, int]]],
+) -> Hit | None:
+    """A value that begins in ``rest`` (the end of the last segment of line ``index``) and
+    goes on at the start of the next line, right under it."""
+    line = doc.lines[index]
+    if seg_index != len(line.segments) - 1 or index + 1 >= len(doc.lines):
+        return None
+    segment = line.segments[seg_index]
+    following = doc.lines[index + 1]
+    first = following.segments[0]
+    height = segment.box[3] - segment.box[1]
+    if (
+        following.page != line.page
+        or not segment.box[0] - height <= first.box[0] < segment.box[2]
+        or first.box[1] - segment.box[3] > height
+    ):
+        return None
+    found = shape(f"{rest} {first.text}")
+    if not found or found[0][1] >= len(rest):
+        return None
+    return Hit(found[0][0], _with_ocr(BELOW, following, first), line, segment)
+
+
 def _dates(text: str) -> list[tuple[object, int]]:
     return [(found.value, found.start) for found in find_dates(text)[:1] if found.start < 40]
 
@@ -215,10 +252,20 @@ def _invoice_number(text: str) -> list[tuple[object, int]]:
     if not match:
         return []
     token = match.group(1).rstrip(".,;:")
-    if not any(ch.isdigit() for ch in token) or len(token) > 40:
+    if not any(ch.isdigit() for ch in token):
+        # A series prefix set apart from the number: "FV 12/03/2026", "СФ 45".
+        spaced = _SPACED_NUMBER.match(text, match.start(1))
+        if spaced is None:
+            return []
+        token = spaced.group(0).rstrip(".,;:")
+    if len(token) > 40:
         return []
-    # A date where the number should be ("Nr: 15 sierpnia 2026") is not a number.
-    if any(found.start == match.start(1) for found in find_dates(text)):
+    # A date where the number should be ("Nr: 15 sierpnia 2026", "Nr: 15.08.2026") is not
+    # a number; "15/08/2026" is: sequence/month/year is how Polish invoices are numbered.
+    if any(
+        found.start == match.start(1) and "/" not in text[found.start : found.end]
+        for found in find_dates(text)
+    ):
         return []
     return [(token, match.start(1))]
 
@@ -271,6 +318,7 @@ class TextFieldExtractor:
         self.language = detect_language(self.doc.text)
         self.fields: dict[str, FieldValue] = {}
         self.lines: list[LineItem] = []
+        self._number_line: Line | None = None
 
     def _put(
         self,
@@ -305,10 +353,12 @@ class TextFieldExtractor:
 
     def _number(self) -> None:
         hits = find_near_label(self.doc, L.INVOICE_NUMBER, _invoice_number)
-        if not hits:
+        for title in (L.INVOICE_TITLE, L.INVOICE_TITLE_ALONE):
+            if hits:
+                break
             hits = [
                 Hit(h.value, h.confidence * 0.85, h.line, h.segment)
-                for h in find_near_label(self.doc, L.INVOICE_TITLE, _invoice_number)
+                for h in find_near_label(self.doc, title, _invoice_number)
             ]
         if hits:
             # Numbers repeated on every page or in the footer agree: count them.
@@ -320,6 +370,7 @@ class TextFieldExtractor:
                 # OCR reads the zero of "INV00727" as the letter O; numbers end in digits.
                 value = re.sub(r"[OoО](?=[OoО0]*\d+$)", "0", value)
             self._put("invoice_number", value, best.confidence + bonus, best.line, best.segment)
+            self._number_line = best.line
 
     def _dates(self) -> None:
         found: dict[str, Hit] = {}
@@ -329,6 +380,9 @@ class TextFieldExtractor:
             ("due_date", L.DUE_DATE),
         ):
             hits = find_near_label(self.doc, label, _dates)
+            if name == "issue_date":
+                hits += self._dated_after_number()
+                hits.sort(key=lambda hit: -hit.confidence)
             if hits:
                 found[name] = hits[0]
         if "issue_date" not in found:
@@ -359,6 +413,16 @@ class TextFieldExtractor:
                 due.line.page,
                 due.segment.box,  # type: ignore[arg-type]
             )
+
+    def _dated_after_number(self) -> list[Hit]:
+        """Dates after "№ 12 от", "nr 12 z dnia", "dated": the invoice's own in the line
+        of its number, else weaker than any labelled date (contracts, orders in items)."""
+        return [
+            hit
+            if hit.line is self._number_line
+            else Hit(hit.value, hit.confidence * AFTER_NUMBER, hit.line, hit.segment)
+            for hit in find_near_label(self.doc, L.ISSUE_DATE_AFTER_NUMBER, _dates)
+        ]
 
     def _due_in_days(self, found: dict[str, Hit]) -> None:
         pattern = re.compile(r"(\d{1,3})\s*(?:dni|days|tage|дн|календарных)", re.I)
@@ -509,6 +573,12 @@ class TextFieldExtractor:
                 if labelled:
                     pick = max(labelled, key=lambda a: abs(a.value))
                     self._put(name, pick.value, 0.6, pick.line, pick.segment)
+            tax_field = self.fields.get("total_tax")
+            if "total_net" not in self.fields and tax_field is not None:
+                # VAT printed only as included in the total ("в том числе НДС", "inkl.
+                # MwSt"): the net is what is left of the gross.
+                tax_value: Decimal = abs(tax_field.value)  # type: ignore[arg-type,assignment]
+                self._put("total_net", sign * (gross - tax_value), 0.6, None)
         due = [a for a in amounts if a.due_label]
         if due:
             pick = max(due, key=lambda a: abs(a.value))
@@ -627,6 +697,11 @@ class TextFieldExtractor:
                 for below_line, below_segment in self.doc.below(index, anchor, PARTY_BLOCK_LINES):
                     if L.SELLER.match(below_segment.text) or L.BUYER.match(below_segment.text):
                         break
+                    if anchor is not segment and _labelled_left(below_line, anchor):
+                        # Details in the cell right of the label: the next party's label
+                        # in that label column ends this party ("Поставщик | ..." then
+                        # "Покупатель | ...").
+                        break
                     block.append((below_line, below_segment))
                     if not first:
                         first = below_segment.text
@@ -726,6 +801,18 @@ class TextFieldExtractor:
             if columns is None:
                 continue
             start = index + 1
+            above = lines[index - 1] if index else None
+            if (
+                above is not None
+                and above.page == line.page
+                and line.box[1] - above.box[3] < (line.box[3] - line.box[1]) / 2
+                and not find_amounts(above.text)
+                and all(any(_overlaps(a, b) for b in line.segments) for a in above.segments)
+            ):
+                # Header cells aligned to the bottom wrap upwards ("Cena" over "netto"):
+                # the upper words lead each column's name.
+                merged = _merge_header(line, above, above=True)
+                columns = _header_columns(merged) or columns
             if start < len(lines) and not find_amounts(lines[start].text):
                 # A header wrapped onto a second line ("Wartość / netto"): join by column.
                 merged = _merge_header(line, lines[start])
@@ -759,6 +846,15 @@ class TextFieldExtractor:
             if items:
                 self.lines = items
                 return
+
+
+def _labelled_left(line: Line, anchor: Segment) -> bool:
+    """Whether ``line`` has a seller or buyer label left of ``anchor``."""
+    return any(
+        segment.box[2] <= anchor.box[0]
+        and (L.SELLER.match(segment.text) or L.BUYER.match(segment.text))
+        for segment in line.segments
+    )
 
 
 # Legal forms as OCR misreads them ("Sp. z 0.0.", "Sp. Zz o.o", "Sp. 2 0.0.") and as they
@@ -807,11 +903,11 @@ def _rate_row(rate: str, amounts: list[Decimal]) -> TaxRate | None:
     return None
 
 
-def _merge_header(first: Line, second: Line) -> Line:
+def _merge_header(first: Line, second: Line, above: bool = False) -> Line:
     segments = []
     for segment in first.segments:
         extra = [other.text for other in second.segments if _overlaps(other, segment)]
-        text = " ".join([segment.text, *extra])
+        text = " ".join([*extra, segment.text] if above else [segment.text, *extra])
         segments.append(Segment(text, segment.box, segment.confidence))
     return Line(segments, first.page)
 

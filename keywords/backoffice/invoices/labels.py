@@ -105,6 +105,10 @@ INVOICE_NUMBER = _compile(
 INVOICE_TITLE = _compile(
     r"^(?:faktura|invoice|rechnung|gutschrift|credit\s+note|сч[её]т)\s*[:#№]?\s*(?=[A-Z0-9/-]*\d)",
 )
+# A title alone in its cell, the number on the line below ("Faktura VAT" / "nr 12/2026").
+INVOICE_TITLE_ALONE = _compile(
+    r"^(?:faktura(?:\s+vat)?|invoice|tax\s+invoice|rechnung|сч[её]т(?:[\s-]*фактура)?)\s*$",
+)
 
 ISSUE_DATE = _compile(
     r"data\s+(?:wystawienia|faktury|dokumentu)",
@@ -116,6 +120,11 @@ ISSUE_DATE = _compile(
     r"ausstellungsdatum",
     r"belegdatum",
     r"дата\s+(?:выставления|сч[её]та|составления|документа)",
+    r"issued(?:\s+on)?",
+)
+# "... nr 12 z dnia", "№ 12 от", "dated", "vom": the date of whatever was just named,
+# the invoice in its title line, but as often a contract or an order in a description.
+ISSUE_DATE_AFTER_NUMBER = _compile(
     r"z\s+dnia",
     r"(?<=\d)\s+от",
     r"(?<=\w)\s+(?:dated|vom)",
@@ -138,12 +147,13 @@ DUE_DATE = _compile(
     r"zapłacić\s+do",
     r"(?:payment\s+)?due\s+(?:date|by|on)",
     r"payment\s+due",
+    r"date\s+due",
     r"pay\s+by",
     r"fällig(?:keitsdatum|\s+am|\s+bis)?",
-    r"zahlbar\s+bis",
+    r"zahlbar\s+(?:ohne\s+abzug\s+)?bis(?:\s+zum)?",
     r"zahlungsziel",
     r"срок\s+оплаты",
-    r"оплатить\s+до",
+    r"оплатить\s+(?:до|не\s+позднее)",
     r"оплата\s+до",
 )
 

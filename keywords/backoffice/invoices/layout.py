@@ -10,6 +10,7 @@ columns (an amount never swallows the quantity in the cell before it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from backoffice.invoices.model import Box, Source
 
@@ -20,6 +21,8 @@ SEGMENT_GAP_HEIGHTS = 0.9
 # Two chunks are on the same line when their vertical overlap is at least this share of the
 # smaller height.
 SAME_LINE_OVERLAP = 0.5
+# Points two chunks of a line may overlap horizontally (kerning, a tight italic).
+STACKED_TOLERANCE = 1.0
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,7 @@ def lines_of(chunks: list[tuple[str, Box, float]], page: int) -> list[Line]:
             tops.append(top)
             bottoms.append(bottom)
     lines = []
-    for row in rows:
-        row.sort(key=lambda c: c[1][0])
+    for row in _split_stacked(rows):
         height = _median([c[1][3] - c[1][1] for c in row]) or 1.0
         limit = SEGMENT_GAP_HEIGHTS * height
         groups: list[list[tuple[str, Box, float]]] = [[row[0]]]
@@ -165,6 +167,41 @@ def lines_of(chunks: list[tuple[str, Box, float]], page: int) -> list[Line]:
             right = chunk[1][2]
         lines.append(Line(segments=[_segment(group) for group in groups], page=page))
     return lines
+
+
+def _split_stacked(rows: list[list[tuple[str, Box, float]]]) -> list[list[tuple[str, Box, float]]]:
+    """Rows sorted left to right; a row with chunks on top of each other is split.
+
+    A tall chunk (a heading, a logo word) overlaps two lines of smaller text beside it,
+    and the row grown around it takes both ("Miejsce Data wystawienia: wystawienia:").
+    Chunks of one line never share a horizontal stretch, so such a row is grouped again
+    by the smaller lines' own heights, the tall chunk going with the first it overlaps.
+    """
+    result = []
+    for row in rows:
+        row.sort(key=lambda c: c[1][0])
+        if all(b[1][0] >= a[1][2] - STACKED_TOLERANCE for a, b in pairwise(row)):
+            result.append(row)
+            continue
+        row.sort(key=lambda c: c[1][3] - c[1][1])
+        parts: list[list[tuple[str, Box, float]]] = []
+        # Each part keeps the extent of its first (smallest) chunk.
+        extents: list[tuple[float, float]] = []
+        for chunk in row:
+            top, bottom = chunk[1][1], chunk[1][3]
+            for part, (part_top, part_bottom) in zip(parts, extents, strict=True):
+                overlap = min(bottom, part_bottom) - max(top, part_top)
+                if overlap >= SAME_LINE_OVERLAP * min(bottom - top, part_bottom - part_top):
+                    part.append(chunk)
+                    break
+            else:
+                parts.append([chunk])
+                extents.append((top, bottom))
+        parts.sort(key=lambda part: min(c[1][1] for c in part))
+        for part in parts:
+            part.sort(key=lambda c: c[1][0])
+        result.extend(parts)
+    return result
 
 
 def _median(values: list[float]) -> float:
