@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -74,6 +74,8 @@ _FNS_PERCENT = re.compile(r"(\d+(?:[.,]\d+)?)\s*%?")
 FNS_PARTY_KINDS = ("СвЮЛУч", "СвЮЛ", "СвИП", "СвФЛУч", "СвФЛ", "СвИнНеУч")
 FNS_SOLE_TRADER = "СвИП"
 FNS_SOLE_TRADER_PREFIX = "ИП"
+# ISO 4217 codes that name no money: 999 "no currency" and 963 "for testing".
+NOT_CURRENCIES = ("XXX", "XTS")
 
 # KSeF per-rate fields: (net element, VAT element, rate as printed).
 KSEF_RATES = (
@@ -113,7 +115,12 @@ class XmlInvoice:
         raw = text(node, path) if path else own_text(node)
         return self._checked(name, raw, decimal_of, "an amount")
 
-    def date(self, name: str, raw: str | None, parse=None) -> dt.date | None:  # type: ignore[no-untyped-def]
+    def date(
+        self,
+        name: str,
+        raw: str | None,
+        parse: Callable[[str | None], dt.date | None] | None = None,
+    ) -> dt.date | None:
         """Date field ``name`` (ISO/CII 102 unless ``parse`` says); no date becomes a problem."""
         return self._checked(name, raw, parse or iso_date, "a date")
 
@@ -663,7 +670,7 @@ def _fns_currency(result: XmlInvoice, code: str | None) -> str | None:
         return None
     code = code.strip()
     found = pycountry.currencies.get(numeric=code.zfill(3)) if code.isdigit() else None
-    if found is None:
+    if found is None or found.alpha_3 in NOT_CURRENCIES:
         quoted = code[:QUOTE_LIMIT]
         result.problems.append(
             Problem(
