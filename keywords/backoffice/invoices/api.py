@@ -94,7 +94,11 @@ def _extract_into(result: ExtractionResult, path: Path, limits: Limits) -> None:
         invoice = read_invoice_xml(data)
         if invoice is None:
             result.problems.append(
-                Problem("NOT_AN_INVOICE", "the XML is not a CII, UBL or KSeF invoice")
+                Problem(
+                    "NOT_AN_INVOICE",
+                    "the XML is not an invoice in a format we read (CII / Factur-X / ZUGFeRD, "
+                    "UBL, KSeF FA, the Russian FNS счёт-фактура / УПД)",
+                )
             )
             return
         _fill_from_xml(result, invoice, None)
@@ -314,8 +318,10 @@ def _fill_from_xml(result: ExtractionResult, invoice: XmlInvoice, text: str | No
         result.fields[name] = FieldValue(value, confidence, Source.XML)  # type: ignore[arg-type]
     result.lines = invoice.lines
     result.problems.extend(invoice.problems)
-    if invoice.syntax == "ksef":
-        result.language = "pl"
+    # The national formats are written in their country's language whatever the names say.
+    national = {"ksef": "pl", "fns": "ru"}
+    if invoice.syntax in national:
+        result.language = national[invoice.syntax]
     else:
         sample = text or " ".join(
             str(v)
