@@ -117,6 +117,109 @@ def outbox_send(limit: Annotated[int | None, typer.Option(help="Stop after N mes
     console.print(report.summary())
 
 
+def _actor(actor: str | None) -> str:
+    """Who acts: ``--actor`` or the signed-in OS user."""
+    import getpass
+
+    if actor and actor.strip():
+        return actor.strip()
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "cli"
+
+
+ActorOption = Annotated[
+    str | None, typer.Option(help="Who does it (for the record); default: the OS user.")
+]
+NoteOption = Annotated[str, typer.Option(help="Why, for the mail's history.")]
+
+
+@outbox_app.command("show")
+def outbox_show(outbox_id: Annotated[int, typer.Argument(help="The outbox message id.")]):
+    """Show one outgoing mail: recipients, status, attempts, last error and its history."""
+    from backoffice.errors import BusinessError
+    from backoffice.outbox.service import show
+
+    with _store() as (_settings, store):
+        try:
+            mail = show(store, outbox_id)
+        except BusinessError as exc:
+            console.print(f"[red]{exc.code}: {exc}[/red]")
+            raise typer.Exit(1) from exc
+    facts = Table(show_header=False, box=None)
+    for name, value in (
+        ("id", str(mail.id)),
+        ("to", ", ".join(mail.to)),
+        ("cc", ", ".join(mail.cc)),
+        ("subject", mail.subject),
+        ("status", mail.status),
+        ("attempts", str(mail.attempts)),
+        ("transport", mail.transport),
+        ("last error", mail.last_error),
+        ("about", f"{mail.subject_type} {mail.subject_ref}".strip()),
+        ("message-id", mail.message_id),
+        ("open review", ", ".join(mail.review_codes)),
+        ("refused", ", ".join(mail.refused)),
+    ):
+        if value:
+            facts.add_row(name, value)
+    console.print(facts)
+    history = Table("at", "status", "detail", "by")
+    for event in mail.events:
+        history.add_row(
+            event.at.strftime("%Y-%m-%d %H:%M:%S UTC"), event.status, event.detail, event.worker
+        )
+    console.print(history)
+    actions = [
+        name for name, ok in (("mark-sent", mail.can_mark_sent), ("resend", mail.can_resend)) if ok
+    ]
+    console.print("staff may: " + (", ".join(actions) or "nothing (settled)"))
+
+
+def _settle_outbox(
+    outbox_id: int, action: str, *, actor: str | None, note: str, to: list[str] | None
+) -> None:
+    from backoffice.errors import BusinessError
+    from backoffice.web.outbox_items import settle
+
+    who = _actor(actor)
+    with _store() as (_settings, store):
+        try:
+            with store.session() as session:
+                row = settle(session, store, outbox_id, action, actor=who, note=note, to=to)
+                status, recipients = row.status, ", ".join(row.to_addrs + row.cc_addrs)
+        except BusinessError as exc:
+            console.print(f"[red]{exc.code}: {exc}[/red]")
+            raise typer.Exit(1) from exc
+    console.print(f"outbox {outbox_id} is {status} ({recipients}), by {who}")
+
+
+@outbox_app.command("mark-sent")
+def outbox_mark_sent(
+    outbox_id: Annotated[int, typer.Argument(help="The outbox message id.")],
+    note: NoteOption = "",
+    actor: ActorOption = None,
+):
+    """Record that an in-doubt or failed mail did arrive (it is not sent again)."""
+    _settle_outbox(outbox_id, "mark_sent", actor=actor, note=note, to=None)
+
+
+@outbox_app.command("resend")
+def outbox_resend(
+    outbox_id: Annotated[int, typer.Argument(help="The outbox message id.")],
+    to: Annotated[
+        list[str] | None,
+        typer.Option("--to", help="Send to this address instead (repeat for several)."),
+    ] = None,
+    note: NoteOption = "",
+    actor: ActorOption = None,
+):
+    """Send an in-doubt, failed or bounced mail again (same Message-ID), on the next
+    ``outbox send``; ``--to`` corrects the recipients."""
+    _settle_outbox(outbox_id, "resend", actor=actor, note=note, to=to or None)
+
+
 @mailbox_app.command("seed")
 def mailbox_seed(force: Annotated[bool, typer.Option(help="Seed again.")] = False):
     """Put the bundled sample emails into the embedded Maildir (once)."""

@@ -812,34 +812,188 @@ def withdraw(
 
 # --- staff actions ---------------------------------------------------------------------
 
+#: Statuses staff may mark sent, and send again (see ``resendable`` for refused recipients).
+MARKABLE = (IN_DOUBT, FAILED)
+RESENDABLE = (IN_DOUBT, FAILED, BOUNCED)
 
-def mark_sent(store: Store, outbox_id: int, *, actor: str, note: str = "") -> OutboxMessage:
-    """Staff confirm that an in-doubt (or failed) mail did reach the recipient."""
-    with store.session() as session:
-        row = _for_staff(session, outbox_id, (IN_DOUBT, FAILED))
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One event of a message's history as staff see it."""
+
+    at: datetime
+    status: str
+    detail: str
+    worker: str
+
+
+@dataclass(frozen=True)
+class OutboxDetails:
+    """One outgoing mail with its history: what the queue page and ``outbox show`` show."""
+
+    id: int
+    key: str
+    message_id: str
+    to: list[str]
+    cc: list[str]
+    subject: str
+    status: str
+    attempts: int
+    transport: str
+    last_error: str
+    subject_type: str
+    subject_ref: str
+    created_at: datetime
+    sent_at: datetime | None
+    events: list[OutboxEntry]
+    #: Reason codes of the open review items about this mail.
+    review_codes: list[str]
+    #: Recipients the server refused while accepting the mail for the others.
+    refused: list[str]
+
+    @property
+    def can_mark_sent(self) -> bool:
+        """Whether "mark as sent" fits the status."""
+        return self.status in MARKABLE
+
+    @property
+    def can_resend(self) -> bool:
+        """Whether "send again" fits the status."""
+        return _resendable(self.status, self.review_codes)
+
+    @property
+    def resend_needs_recipients(self) -> bool:
+        """A mail that reached some recipients goes again only to the addresses given."""
+        return self.status == SENT
+
+
+def show(store: Store, outbox_id: int, *, session: Session | None = None) -> OutboxDetails:
+    """The mail ``outbox_id`` with its events, oldest first; ``OUTBOX_UNKNOWN`` if none."""
+    unit = nullcontext(session) if session is not None else store.session()
+    with unit as active:
+        row = active.get(OutboxMessage, outbox_id)
+        if row is None:
+            raise _unknown(outbox_id)
+        items = open_reviews(active, row)
+        refused: list[str] = []
+        for item in items:
+            if item.reason_code == OUTBOX_RECIPIENTS_REFUSED:
+                refused += list((item.evidence or {}).get("refused", {}))
+        history = active.scalars(
+            select(OutboxEvent).where(OutboxEvent.outbox_pk == row.id).order_by(OutboxEvent.id)
+        )
+        return OutboxDetails(
+            id=row.id,
+            key=row.idempotency_key,
+            message_id=row.message_id,
+            to=list(row.to_addrs or []),
+            cc=list(row.cc_addrs or []),
+            subject=row.subject,
+            status=row.status,
+            attempts=row.attempts,
+            transport=row.transport,
+            last_error=row.last_error,
+            subject_type=row.subject_type,
+            subject_ref=row.subject_ref,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+            events=[OutboxEntry(e.at, e.status, e.detail, e.worker) for e in history],
+            review_codes=[item.reason_code for item in items],
+            refused=_dedupe(refused),
+        )
+
+
+def mark_sent(
+    store: Store,
+    outbox_id: int,
+    *,
+    actor: str,
+    note: str = "",
+    session: Session | None = None,
+) -> OutboxMessage:
+    """Staff confirm that an in-doubt (or failed) mail did reach the recipient.
+
+    Closes the mail's open review items. Pass ``session`` to do it in the caller's
+    transaction (the web app audits in the same one); else committed on return.
+    """
+    unit = nullcontext(session) if session is not None else store.session()
+    with unit as active:
+        row = _take_for_staff(active, outbox_id, MARKABLE, SENT)
         detail = f"marked sent by {actor}" + (f": {note}" if note else "")
-        _settle_sent(session, row, detail, actor)
-        _close_reviews(session, row)
+        row.sent_at = row.sent_at or utcnow()
+        _event(active, row, SENT, detail, actor)
+        _close_reviews(active, row)
         return row
 
 
-def resend(store: Store, outbox_id: int, *, actor: str, note: str = "") -> OutboxMessage:
-    """Staff decide an in-doubt or failed mail should go out again (attempts start over)."""
-    with store.session() as session:
-        row = _for_staff(session, outbox_id, (IN_DOUBT, FAILED))
-        row.status = RETRY
+def resend(
+    store: Store,
+    outbox_id: int,
+    *,
+    actor: str,
+    note: str = "",
+    to: Sequence[str] | str | None = None,
+    cc: Sequence[str] | str | None = None,
+    session: Session | None = None,
+) -> OutboxMessage:
+    """Staff decide a mail should go out again: in doubt, failed, bounced, or sent with
+    some recipients refused. Attempts start over; the next ``send_due`` sends it.
+
+    ``to``/``cc`` replace the recipients (checked as ``enqueue`` checks them; the event
+    keeps the addresses before and after). The mail keeps its Message-ID and key: it is
+    the same logical mail. A mail the server accepted for some recipients goes again
+    only to the ``to``/``cc`` given, so they are required then. Closes the mail's open
+    review items. Raises ``OutboxStateError`` when the status does not allow it and
+    ``InvalidOutgoingMail`` for a bad address; nothing changes then.
+    """
+    unit = nullcontext(session) if session is not None else store.session()
+    with unit as active:
+        row = active.get(OutboxMessage, outbox_id)
+        if row is None:
+            raise _unknown(outbox_id)
+        codes = [item.reason_code for item in open_reviews(active, row)]
+        if not _resendable(row.status, codes):
+            raise OutboxStateError(
+                f"outbox message {outbox_id} is {row.status}; only a mail that is "
+                f"{', '.join(RESENDABLE)}, or sent with refused recipients, can be sent again",
+                code="OUTBOX_NOT_RESENDABLE",
+            )
+        if row.status == SENT and to is None and cc is None:
+            raise OutboxStateError(
+                f"outbox message {outbox_id} reached some of its recipients; give the "
+                "addresses to send it to again",
+                code="OUTBOX_RECIPIENTS_REQUIRED",
+            )
+        before_to, before_cc = list(row.to_addrs or []), list(row.cc_addrs or [])
+        new_to = before_to if to is None else clean_addresses(to, field="To")
+        # Sent already to the others: only the addresses given get it again.
+        keep_cc = [] if row.status == SENT else before_cc
+        new_cc = keep_cc if cc is None else clean_addresses(cc, field="Cc")
+        if not new_to:
+            raise InvalidOutgoingMail("the mail has no recipient")
+        allowed = (row.status,)
+        row = _take_for_staff(active, outbox_id, allowed, RETRY)
+        row.to_addrs = new_to
+        row.cc_addrs = new_cc
+        # The same check enqueue makes: a mail that could not be built is refused now
+        # (the caller's transaction must end with the error: nothing of this is kept).
+        try:
+            email_for_row(row, store.blobs)
+        except (OSError, ValueError) as exc:
+            raise InvalidOutgoingMail(f"the mail cannot be built again: {exc}") from exc
         row.attempts = 0
         row.primary_failures = 0
         row.next_attempt_at = utcnow()
-        lease.release(row)
-        _event(
-            session,
-            row,
-            RETRY,
-            f"resend requested by {actor}" + (f": {note}" if note else ""),
-            actor,
-        )
-        _close_reviews(session, row)
+        detail = f"resend requested by {actor}"
+        if (new_to, new_cc) != (before_to, before_cc):
+            detail += (
+                f"; recipients changed from {_addresses(before_to, before_cc)} "
+                f"to {_addresses(new_to, new_cc)}"
+            )
+        if note:
+            detail += f": {note}"
+        _event(active, row, RETRY, detail, actor)
+        _close_reviews(active, row)
         return row
 
 
@@ -855,15 +1009,56 @@ def events(store: Store, outbox_id: int) -> list[OutboxEvent]:
         )
 
 
-def _for_staff(session: Session, outbox_id: int, allowed: tuple[str, ...]) -> OutboxMessage:
-    row = session.get(OutboxMessage, outbox_id)
+def _resendable(status: str, open_codes: Sequence[str]) -> bool:
+    return status in RESENDABLE or (status == SENT and OUTBOX_RECIPIENTS_REFUSED in open_codes)
+
+
+def _addresses(to: Sequence[str], cc: Sequence[str]) -> str:
+    shown = ", ".join(to) or "nobody"
+    return shown + (f" (cc {', '.join(cc)})" if cc else "")
+
+
+def _unknown(outbox_id: int) -> OutboxStateError:
+    return OutboxStateError(f"outbox message {outbox_id} does not exist", code="OUTBOX_UNKNOWN")
+
+
+def _take_for_staff(
+    session: Session, outbox_id: int, allowed: tuple[str, ...], status: str
+) -> OutboxMessage:
+    """Move the row to ``status`` if it is still in one of ``allowed``.
+
+    One conditional write, so of a robot and a person (or two people) acting at once on
+    either backend exactly one changes the row; the other is refused and changes nothing.
+    """
+    changed = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, OutboxMessage.status.in_(allowed))
+        .values(status=status, lease_owner=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    row = session.get(OutboxMessage, outbox_id, populate_existing=True)
     if row is None:
-        raise OutboxStateError(f"outbox message {outbox_id} does not exist", code="OUTBOX_UNKNOWN")
-    if row.status not in allowed:
+        raise _unknown(outbox_id)
+    if changed.rowcount != 1:
         raise OutboxStateError(
             f"outbox message {outbox_id} is {row.status}; this needs {' or '.join(allowed)}"
         )
     return row
+
+
+def open_reviews(session: Session, row: OutboxMessage) -> list[ReviewItem]:
+    """The open review items about one mail, oldest first (in the caller's session)."""
+    return list(
+        session.scalars(
+            select(ReviewItem)
+            .where(
+                ReviewItem.subject_type == REVIEW_SUBJECT,
+                ReviewItem.subject_ref == str(row.id),
+                ReviewItem.status == "open",
+            )
+            .order_by(ReviewItem.id)
+        )
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -939,17 +1134,15 @@ def _review(
     return item
 
 
-def _close_reviews(session: Session, row: OutboxMessage) -> None:
+def _close_reviews(session: Session, row: OutboxMessage) -> list[ReviewItem]:
+    """Close every open review item about ``row`` (any code: in doubt, failed, bounced...)."""
     now: datetime = utcnow()
-    for item in session.scalars(
-        select(ReviewItem).where(
-            ReviewItem.subject_type == REVIEW_SUBJECT,
-            ReviewItem.subject_ref == str(row.id),
-            ReviewItem.status == "open",
-        )
-    ):
+    items = open_reviews(session, row)
+    for item in items:
         item.status = "done"
         item.closed_at = now
+        lease.release(item)
+    return items
 
 
 def _dedupe(items: Any) -> list[str]:
