@@ -43,9 +43,19 @@ from starlette.templating import Jinja2Templates
 from backoffice.clock import utcnow
 from backoffice.config import Settings
 from backoffice.invoices import profiles
+from backoffice.outbox.compose import InvalidOutgoingMail
+from backoffice.outbox.service import OutboxStateError
 from backoffice.store import Store, open_store
 from backoffice.store.models import ReviewItem
-from backoffice.web import accounts, corrections, dashboard, documents, public, queue
+from backoffice.web import (
+    accounts,
+    corrections,
+    dashboard,
+    documents,
+    outbox_items,
+    public,
+    queue,
+)
 from backoffice.web.accounts import AccountError, Staff
 from backoffice.web.audit import history
 from backoffice.web.models import ROLES
@@ -84,6 +94,7 @@ ERRORS = {
     "EMAIL_REQUIRED": "The correction email needs a subject and a text.",
     "NO_SENDER": "There is no address to send the correction to; nothing was changed.",
     "NOT_AN_INVOICE": "This item is not about an invoice.",
+    "NOT_AN_OUTBOX_ITEM": "This item is not about an outgoing mail.",
 }
 #: Item actions by their URL word.
 ACTIONS = {"approve": "approve", "reject": "reject", "send-back": "send_back", "assign": "assign"}
@@ -99,6 +110,8 @@ NOTICES = {
     "approve_learned": "Approved; the invoice goes to export and the supplier's layout is "
     "remembered for its next invoices.",
     "reject_mailed": "Rejected; the correction email is queued to the sender in the thread.",
+    "mark_sent": "Marked as sent; the mail's review items are closed.",
+    "resend": "Queued to be sent again by the robot's next outbox run.",
 }
 
 Scope = MutableMapping[str, Any]
@@ -392,43 +405,47 @@ class WebApp:
 
     async def item(self, request: Request) -> Response:
         item_id = request.path_params["item_id"]
-
-        def work() -> dict[str, Any] | None:
-            with self.store.session() as session:
-                item = session.get(ReviewItem, item_id)
-                if item is None:
-                    return None
-                document = documents.document_for(session, item)
-                entries = history(session, "review_item", str(item.id))
-                if document is not None:
-                    entries += history(session, "document", str(document.id))
-                    entries.sort(key=lambda e: e.id)
-                case = corrections.case_of(session, item)
-                names = [s for s in queue.facets(session, "open").assignees]
-                result = {
-                    "item": item,
-                    "document": document,
-                    "pages": documents.page_count(self.store.blobs, document)
-                    if document is not None
-                    else 0,
-                    "fields": documents.fields_of(item.evidence),
-                    "problems": documents.problems_of(item.evidence),
-                    "history": entries,
-                    "decisions": queue.decisions(session, item.id),
-                    "case": corrections.case_view(case) if case is not None else None,
-                    "bad_fields": set(request.query_params.get("bad", "").split(",")),
-                    "staff_names": names,
-                    "evidence_json": json.dumps(
-                        item.evidence, indent=2, ensure_ascii=False, default=str
-                    ),
-                }
-                session.expunge_all()
-                return result
-
-        context = await run_in_threadpool(work)
+        context = await run_in_threadpool(self._item_context, request, item_id)
         if context is None:
             return self.page(request, "not_found.html", status=404)
         return self.page(request, "item.html", **context)
+
+    def _item_context(self, request: Request, item_id: int) -> dict[str, Any] | None:
+        """What the item page shows (in a thread: the store is synchronous)."""
+        with self.store.session() as session:
+            item = session.get(ReviewItem, item_id)
+            if item is None:
+                return None
+            document = documents.document_for(session, item)
+            entries = history(session, "review_item", str(item.id))
+            if document is not None:
+                entries += history(session, "document", str(document.id))
+            mail = outbox_items.details(session, self.store, item)
+            if mail is not None:
+                entries += history(session, outbox_items.SUBJECT, str(mail.id))
+            entries.sort(key=lambda e: e.id)
+            case = corrections.case_of(session, item)
+            names = [s for s in queue.facets(session, "open").assignees]
+            result = {
+                "item": item,
+                "document": document,
+                "pages": documents.page_count(self.store.blobs, document)
+                if document is not None
+                else 0,
+                "fields": documents.fields_of(item.evidence),
+                "problems": documents.problems_of(item.evidence),
+                "history": entries,
+                "decisions": queue.decisions(session, item.id),
+                "case": corrections.case_view(case) if case is not None else None,
+                "mail": mail,
+                "bad_fields": set(request.query_params.get("bad", "").split(",")),
+                "staff_names": names,
+                "evidence_json": json.dumps(
+                    item.evidence, indent=2, ensure_ascii=False, default=str
+                ),
+            }
+            session.expunge_all()
+            return result
 
     async def item_document(self, request: Request) -> Response:
         item_id = request.path_params["item_id"]
@@ -483,6 +500,8 @@ class WebApp:
 
     async def item_action(self, request: Request) -> Response:
         item_id = request.path_params["item_id"]
+        if request.path_params["action"] in outbox_items.ACTIONS:
+            return await self._outbox_action(request, item_id)
         action = ACTIONS.get(request.path_params["action"])
         if action is None:
             return PlainTextResponse("no such action", status_code=404)
@@ -548,6 +567,43 @@ class WebApp:
         except queue.QueueError as exc:
             return RedirectResponse(f"/queue/{item_id}?error={exc.code}", status_code=303)
         return RedirectResponse(f"/queue/{item_id}?done={done}", status_code=303)
+
+    # --- outbox exceptions: mark sent, send again -----------------------------------------
+    async def _outbox_action(self, request: Request, item_id: int) -> Response:
+        action = outbox_items.ACTIONS[request.path_params["action"]]
+        form = await request.form()
+        staff: Staff = request.state.staff
+        to = outbox_items.addresses(form.get("to"))
+        cc = outbox_items.addresses(form.get("cc"))
+
+        def work() -> None:
+            with self.store.session() as session:
+                outbox_id = outbox_items.for_item(session, item_id)
+                outbox_items.settle(
+                    session,
+                    self.store,
+                    outbox_id,
+                    action,
+                    actor=staff.username,
+                    note=str(form.get("note", "")),
+                    to=to,
+                    cc=cc,
+                )
+
+        try:
+            await run_in_threadpool(work)
+        except queue.QueueError as exc:
+            return RedirectResponse(f"/queue/{item_id}?error={exc.code}", status_code=303)
+        except (OutboxStateError, InvalidOutgoingMail) as exc:
+            # The reason names the address or the status: show it with what was typed.
+            context = await run_in_threadpool(self._item_context, request, item_id)
+            if context is None:
+                return self.page(request, "not_found.html", status=404)
+            typed = {"to": to, "cc": cc, "note": str(form.get("note", ""))[:2000]}
+            return self.page(
+                request, "item.html", status=400, error=str(exc), typed=typed, **context
+            )
+        return RedirectResponse(f"/queue/{item_id}?done={action}", status_code=303)
 
     async def item_fields(self, request: Request) -> Response:
         item_id = request.path_params["item_id"]
