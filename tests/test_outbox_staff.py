@@ -5,7 +5,9 @@ the refusals that leave everything as it was. Also ``backoffice outbox show|mark
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from backoffice.cli import app
@@ -306,3 +308,32 @@ def test_cli_shows_marks_sent_and_resends(
         assert _row(store, bounced_id).status == "sent"
     finally:
         store.dispose()
+
+
+def test_two_people_settling_one_mail_at_once_one_wins(smtp_store, mailbox) -> None:
+    settings, store = smtp_store
+    address = mailbox("race").address
+    for n in range(4):
+        outbox_id = _queue(store, settings, address, key=f"test/race-{n}")
+        _in_doubt(store, outbox_id)
+        seen = len(_events(store, outbox_id))
+        start = threading.Barrier(2)
+
+        def act(who: str, outbox_id: int = outbox_id, start: threading.Barrier = start) -> str:
+            start.wait()
+            try:
+                if who == "ola":
+                    mark_sent(store, outbox_id, actor=who)
+                else:
+                    resend(store, outbox_id, actor=who, to=[address])
+            except OutboxStateError:
+                return "refused"
+            return "done"
+
+        with ThreadPoolExecutor(2) as pool:
+            results = dict(zip(("ola", "anna"), pool.map(act, ("ola", "anna")), strict=True))
+        assert sorted(results.values()) == ["done", "refused"], results
+        winner = "ola" if results["ola"] == "done" else "anna"
+        added = _events(store, outbox_id)[seen:]
+        assert [e.worker for e in added] == [winner]
+        assert _row(store, outbox_id).status == ("sent" if winner == "ola" else "retry")
