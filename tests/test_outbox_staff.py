@@ -84,7 +84,7 @@ def _queue(store: Store, settings: Settings, to: str, key: str = "test/reminder"
     return row.id
 
 
-def _bounce(store: Store, outbox_id: int, address: str) -> None:
+def _bounce(store: Store, outbox_id: int, address: str, expect: str = "bounced") -> None:
     """Record the delivery report a remote server sends back for ``address``."""
     row = _row(store, outbox_id)
     bounce = Bounce(
@@ -94,7 +94,7 @@ def _bounce(store: Store, outbox_id: int, address: str) -> None:
     )
     with store.session() as session:
         done = record_bounce(session, bounce, message_pk=1, evidence={"sender": "MAILER-DAEMON"})
-    assert done == "bounced"
+    assert done == expect
 
 
 def _in_doubt(store: Store, outbox_id: int) -> None:
@@ -142,6 +142,16 @@ def test_a_bounced_mail_goes_again_once_to_the_corrected_address(smtp_store, mai
     assert len(wrong.messages()) == 1
     statuses = [e.status for e in _events(store, outbox_id)]
     assert statuses == ["queued", "sending", "sent", BOUNCED, "retry", "sending", "sent"]
+
+    # A late second report about the old address does not undo the correction.
+    _bounce(store, outbox_id, wrong.address, expect="known")
+    assert _row(store, outbox_id).status == "sent"
+    assert _items(store, outbox_id) == {OUTBOX_BOUNCED: "done"}
+    assert "replaced recipient, ignored" in _events(store, outbox_id)[-1].detail
+    # A report about the corrected address itself still counts.
+    _bounce(store, outbox_id, right.address)
+    assert _row(store, outbox_id).status == BOUNCED
+    assert _items(store, outbox_id) == {OUTBOX_BOUNCED: "open"}
 
 
 def test_an_in_doubt_mail_marked_sent_is_never_sent(smtp_store, mailbox) -> None:

@@ -113,6 +113,7 @@ def test_an_in_doubt_item_shows_the_mail_and_is_marked_sent(
     assert WRONG in text and "ksiegowosc@firma.example" in text
     assert "Przypomnienie: faktura FV/2026/11/0007 — напоминание" in text
     assert 'id="mark-sent"' in text and 'id="send-again"' in text
+    assert 'id="send-back"' not in text  # a mail has no robot to go back to
     history_html = text[text.index('id="mail-history"') :]
     assert "queued for" in history_html and "the robot stopped while sending" in history_html
     assert history_html.count('data-status="') == 2

@@ -41,7 +41,7 @@ from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from backoffice.clock import utcnow
-from backoffice.outbox.compose import normalise_message_id
+from backoffice.outbox.compose import envelope_address, normalise_message_id
 from backoffice.outbox.service import BOUNCED, IN_DOUBT, SENT, _event, _review
 from backoffice.store.models import OutboxMessage, ReviewItem
 
@@ -524,7 +524,23 @@ def _bounced(
     if item is not None and item.status == "open" and row.status == BOUNCED:
         earlier = list((item.evidence or {}).get("bounces", []))
     known = {entry.get("recipient", "").lower() for entry in earlier}
-    new = [r for r in bounce.failed if r.address.lower() not in known]
+    # An address that bounced before and that staff have since replaced: a late report
+    # about the old attempt, which must not mark the corrected mail bounced again.
+    current = {envelope_address(a).lower() for a in [*row.to_addrs, *row.cc_addrs]}
+    replaced = {
+        entry.get("recipient", "").lower()
+        for entry in ((item.evidence or {}).get("bounces", []) if item is not None else [])
+    } - current
+    for recipient in bounce.failed:
+        if recipient.address.lower() in replaced:
+            _event(
+                session,
+                row,
+                row.status,
+                f"late report about a replaced recipient, ignored: {recipient.describe()} {where}",
+                worker,
+            )
+    new = [r for r in bounce.failed if r.address.lower() not in known | replaced]
     if not new:
         return "known"
     for recipient in new:
