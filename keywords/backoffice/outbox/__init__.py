@@ -23,6 +23,8 @@ from backoffice.outbox.service import (
     OUTBOX_IN_DOUBT,
     OUTBOX_RECIPIENTS_REFUSED,
     OUTBOX_REJECTED,
+    OutboxDetails,
+    OutboxEntry,
     OutboxStateError,
     SendOutcome,
     SendReport,
@@ -33,6 +35,7 @@ from backoffice.outbox.service import (
     mark_sent,
     resend,
     send_due,
+    show,
     withdraw,
 )
 from backoffice.outbox.transports import (
@@ -60,6 +63,8 @@ __all__ = [
     "InvalidOutgoingMail",
     "JournalUnavailableError",
     "MaildirTransport",
+    "OutboxDetails",
+    "OutboxEntry",
     "OutboxStateError",
     "OutgoingAttachment",
     "PermanentSendError",
@@ -80,5 +85,6 @@ __all__ = [
     "record_bounce",
     "resend",
     "send_due",
+    "show",
     "withdraw",
 ]
