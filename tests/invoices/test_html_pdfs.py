@@ -13,6 +13,7 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
 from backoffice.invoices import extract
 from backoffice.invoices import labels as L
@@ -67,10 +68,11 @@ def test_chromium_invoice_key_fields(printed: dict, name: str) -> None:
     assert result.value("currency") == invoice.currency
     if invoice.due_date:
         assert result.value("due_date") == invoice.due_date
-    if invoice.layout != "de_rechnung" or invoice.buyer_tax_id is None:
-        # A German Rechnung names neither party: with the buyer's VAT ID printed above the
-        # seller's footer, which is whose is not decided yet (the open item).
-        assert result.value("seller_tax_id") == invoice.seller_tax_id
+    # A German Rechnung names neither party; the buyer's VAT ID under the address window
+    # comes first, the seller's stands in the footer with the bank details.
+    assert result.value("seller_tax_id") == invoice.seller_tax_id
+    if invoice.buyer_tax_id:
+        assert result.value("buyer_tax_id") == invoice.buyer_tax_id
     if invoice.iban:
         assert result.value("iban") == invoice.iban
 
@@ -255,3 +257,23 @@ def test_party_details_end_at_the_next_party_label() -> None:
     assert got["seller_tax_id"] == "1689408565"
     assert got["buyer_tax_id"] == "3953000771"
     assert got["seller_name"] == 'ООО "Гранит"'
+
+
+@needs_chromium
+def test_unlabelled_vat_ids_the_one_with_the_bank_details_is_the_sellers(tmp_path: Path) -> None:
+    # A German letter: the buyer's VAT ID under the address window comes first, the
+    # seller's stands in the footer beside the IBAN; no heading says whose is whose.
+    rng = random.Random(7)
+    invoice, page = html_invoices.build(rng, "de_rechnung")
+    while not invoice.buyer_tax_id:
+        invoice, page = html_invoices.build(rng, "de_rechnung")
+    source, target = tmp_path / "rechnung.html", tmp_path / "rechnung.pdf"
+    source.write_text(page, encoding="utf-8")
+    html_invoices.print_pdf(source, target)
+    document = pdfium.PdfDocument(target)
+    text = document[0].get_textpage().get_text_range()
+    document.close()
+    assert text.index(invoice.buyer_tax_id) < text.index(invoice.seller_tax_id)
+    result = extract(target)
+    assert result.value("seller_tax_id") == invoice.seller_tax_id
+    assert result.value("buyer_tax_id") == invoice.buyer_tax_id

@@ -34,6 +34,8 @@ AFTER_NUMBER = 0.8
 # How far below a label its value may be (lines).
 MAX_LINES_BELOW = 3
 PARTY_BLOCK_LINES = 8
+# Lines around an IBAN that count as the same bank-details block (a footer column).
+BANK_BLOCK_LINES = 3
 CENT = Decimal("0.01")
 # VAT rates in use in PL, RU, DE and the EU (percent): a net/tax pair at one of these is
 # more likely to be the real totals than a coincidence.
@@ -759,6 +761,12 @@ class TextFieldExtractor:
         for candidate, line in all_ids:
             if candidate.value not in [c.value for c, _ in distinct]:
                 distinct.append((candidate, line))
+        if len(distinct) > 1 and "seller_tax_id" not in self.fields:
+            # The payee's bank account is the seller's: of IDs no label assigns, the one
+            # printed with the bank details (a letter's footer) is the seller's, even when
+            # the buyer's stands first under the address window.
+            near_bank = self._near_bank_details()
+            distinct.sort(key=lambda item: id(item[1]) not in near_bank)
         for role, position in (("seller", 0), ("buyer", 1)):
             field = f"{role}_tax_id"
             taken = {
@@ -768,6 +776,21 @@ class TextFieldExtractor:
             if field not in self.fields and len(distinct) > position and free:
                 candidate, line = free[0]
                 self._put(field, candidate.value, 0.6 if candidate.valid else 0.3, line)
+
+    def _near_bank_details(self) -> set[int]:
+        """ids of the lines within ``BANK_BLOCK_LINES`` of a line holding a valid IBAN."""
+        lines = self.doc.lines
+        banks = [
+            index for index, line in enumerate(lines) if any(c.valid for c in find_ibans(line.text))
+        ]
+        return {
+            id(line)
+            for index, line in enumerate(lines)
+            if any(
+                abs(index - bank) <= BANK_BLOCK_LINES and lines[bank].page == line.page
+                for bank in banks
+            )
+        }
 
     # --- bank account -----------------------------------------------------------------
 
